@@ -1,0 +1,127 @@
+//! Metadata: brokers, controller, and topics with their partitions; creates
+//! missing topics when both the request and `auto.create.topics.enable` allow.
+
+use super::{acl_op, str_bytes, Ctx, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::broker::error::BrokerError;
+use crate::broker::Topic;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
+    let b = ctx.broker;
+    let (host, port) = ctx.advertised();
+    let want_ops = ctx.version >= 8 && req.include_topic_authorized_operations;
+    // v0: an empty list means all topics; v1+: null means all
+    let all = req.topics.is_none() || (ctx.version == 0 && req.topics.as_ref().is_some_and(|t| t.is_empty()));
+    let auto_create = (ctx.version < 4 || req.allow_auto_topic_creation) && b.config.broker.auto_create_topics_enable;
+    let topics = if all {
+        b.topics().iter().map(|t| describe_topic(ctx, t, want_ops)).collect()
+    } else {
+        req.topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|rt| match rt.name {
+                Some(name) => by_name(ctx, &name, auto_create, want_ops),
+                None => by_id(ctx, rt.topic_id, want_ops),
+            })
+            .collect()
+    };
+    let cluster_ops = if ctx.version >= 8 && ctx.version <= 10 && req.include_cluster_authorized_operations {
+        acl_op::bits(&[
+            acl_op::CREATE,
+            acl_op::ALTER,
+            acl_op::DESCRIBE,
+            acl_op::CLUSTER_ACTION,
+            acl_op::DESCRIBE_CONFIGS,
+            acl_op::ALTER_CONFIGS,
+            acl_op::IDEMPOTENT_WRITE,
+        ])
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(b.node_id()))
+            .with_host(str_bytes(host))
+            .with_port(port as i32)])
+        .with_cluster_id((ctx.version >= 2).then(|| str_bytes(b.cluster_id.clone())))
+        .with_controller_id(BrokerId(b.node_id()))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(cluster_ops)
+}
+
+fn by_name(ctx: &Ctx<'_>, name: &TopicName, auto_create: bool, want_ops: bool) -> MetadataResponseTopic {
+    let b = ctx.broker;
+    let found = match b.topic(name) {
+        Some(t) => Ok(t),
+        None if auto_create => b.auto_create_topic(name),
+        None => Err(BrokerError::UnknownTopicOrPartition),
+    };
+    match found {
+        Ok(t) => describe_topic(ctx, &t, want_ops),
+        Err(e) => MetadataResponseTopic::default()
+            .with_name(Some(name.clone()))
+            .with_error_code(e.code())
+            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+    }
+}
+
+fn by_id(ctx: &Ctx<'_>, id: Uuid, want_ops: bool) -> MetadataResponseTopic {
+    match ctx.broker.topic_by_id(id) {
+        Some(t) => describe_topic(ctx, &t, want_ops),
+        None => MetadataResponseTopic::default()
+            .with_name(None)
+            .with_topic_id(id)
+            .with_error_code(BrokerError::UnknownTopicId.code())
+            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+    }
+}
+
+fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>, want_ops: bool) -> MetadataResponseTopic {
+    let partitions = t
+        .partitions()
+        .iter()
+        .map(|p| {
+            let o = p.offsets();
+            let me = BrokerId(ctx.broker.node_id());
+            let mp = MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(BrokerId(o.leader_id))
+                .with_replica_nodes(vec![me])
+                .with_isr_nodes(vec![me]);
+            if ctx.version >= 7 {
+                mp.with_leader_epoch(o.leader_epoch)
+            } else {
+                mp
+            }
+        })
+        .collect();
+    let ops = if want_ops {
+        acl_op::bits(&[
+            acl_op::READ,
+            acl_op::WRITE,
+            acl_op::CREATE,
+            acl_op::DELETE,
+            acl_op::ALTER,
+            acl_op::DESCRIBE,
+            acl_op::DESCRIBE_CONFIGS,
+            acl_op::ALTER_CONFIGS,
+        ])
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let mt = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
+        .with_is_internal(ctx.version >= 1 && t.is_internal())
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(ops);
+    if ctx.version >= 10 {
+        mt.with_topic_id(t.id)
+    } else {
+        mt
+    }
+}

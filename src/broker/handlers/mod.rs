@@ -1,0 +1,84 @@
+//! One file per Kafka API: typed request in, core calls, typed response out.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use crate::broker::error::BrokerError;
+use crate::broker::Broker;
+use crate::config::parse_host_port;
+use crate::middleware::ConnInfo;
+use kafka_protocol::protocol::StrBytes;
+
+/// What every handler gets besides its request.
+pub struct Ctx<'a> {
+    pub broker: &'a Broker,
+    pub conn: &'a ConnInfo,
+    /// The request's API version.
+    pub version: i16,
+}
+
+impl Ctx<'_> {
+    /// host:port that clients of this connection's listener should use for this node.
+    pub fn advertised(&self) -> (String, u16) {
+        let listeners = &self.broker.config.listeners;
+        let l = listeners.iter().find(|l| *l.name == *self.conn.listener).unwrap_or(&listeners[0]);
+        match &l.advertised {
+            Some(a) => parse_host_port(a).unwrap_or_else(|_| (l.bind.ip().to_string(), l.bind.port())),
+            None => (l.bind.ip().to_string(), l.bind.port()),
+        }
+    }
+}
+
+/// Kafka's "not requested" value for authorized-operations fields.
+pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// AclOperation codes (Kafka's numbering) a principal may hold on a resource.
+pub mod acl_op {
+    pub const READ: i32 = 3;
+    pub const WRITE: i32 = 4;
+    pub const CREATE: i32 = 5;
+    pub const DELETE: i32 = 6;
+    pub const ALTER: i32 = 7;
+    pub const DESCRIBE: i32 = 8;
+    pub const CLUSTER_ACTION: i32 = 9;
+    pub const DESCRIBE_CONFIGS: i32 = 10;
+    pub const ALTER_CONFIGS: i32 = 11;
+    pub const IDEMPOTENT_WRITE: i32 = 12;
+
+    pub fn bits(ops: &[i32]) -> i32 {
+        ops.iter().fold(0, |acc, op| acc | (1 << op))
+    }
+}
+
+pub fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// Error code and optional message for a result.
+pub fn error_parts<T>(r: &Result<T, BrokerError>) -> (i16, Option<StrBytes>) {
+    match r {
+        Ok(_) => (0, None),
+        Err(e) => (e.code(), Some(str_bytes(e.message()))),
+    }
+}
+
+/// Leader-epoch fencing as Kafka does it: -1 skips the check.
+pub fn check_leader_epoch(requested: i32, current: i32) -> Result<(), kafka_protocol::error::ResponseError> {
+    use kafka_protocol::error::ResponseError;
+    if requested == -1 || requested == current {
+        Ok(())
+    } else if requested < current {
+        Err(ResponseError::FencedLeaderEpoch)
+    } else {
+        Err(ResponseError::UnknownLeaderEpoch)
+    }
+}

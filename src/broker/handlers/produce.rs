@@ -1,0 +1,159 @@
+//! Produce: validate each partition's batches, append them as leader, answer with
+//! the base offset. acks=0 gets no response (and, as in Kafka, a failure closes
+//! the connection instead, since there is no response to carry the error).
+
+use super::{error_parts, Ctx};
+use crate::broker::error::BrokerError;
+use crate::broker::Topic;
+use crate::config::TimestampType;
+use crate::log::batch;
+use crate::time::now_ms;
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use std::sync::Arc;
+
+/// Kafka's acks values.
+const ACKS_NONE: i16 = 0;
+const ACKS_LEADER: i16 = 1;
+const ACKS_ALL: i16 = -1;
+
+/// What the connection does after a produce.
+pub enum Outcome {
+    Respond(ProduceResponse),
+    /// acks=0 and every append worked.
+    NoResponse,
+    /// acks=0 and something failed: there is no response to carry the error.
+    Close(String),
+}
+
+pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
+    let acks = req.acks;
+    let acks_valid = matches!(acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
+    let transactional = req.transactional_id.is_some();
+    let mut any_error = false;
+    let mut appended = false;
+    let responses: Vec<TopicProduceResponse> = req
+        .topic_data
+        .into_iter()
+        .map(|td| {
+            let topic = lookup(ctx, &td);
+            let parts = td
+                .partition_data
+                .iter()
+                .map(|pd| {
+                    let outcome = if !acks_valid {
+                        Err(BrokerError::InvalidRequiredAcks)
+                    } else if transactional {
+                        Err(BrokerError::InvalidRecord("transactional produce is not supported by this broker".into()))
+                    } else {
+                        topic.as_ref().map_err(clone_lookup_error).and_then(|t| append_partition(ctx, t, pd, acks))
+                    };
+                    any_error |= outcome.is_err();
+                    appended |= outcome.is_ok();
+                    partition_response(ctx.version, pd.index, outcome)
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(td.name)
+                .with_topic_id(td.topic_id)
+                .with_partition_responses(parts)
+        })
+        .collect();
+    if appended {
+        ctx.broker.notify_appended();
+    }
+    if acks == ACKS_NONE && acks_valid {
+        if any_error {
+            return Outcome::Close("acks=0 produce failed; closing the connection as Kafka does".into());
+        }
+        return Outcome::NoResponse;
+    }
+    Outcome::Respond(ProduceResponse::default().with_responses(responses))
+}
+
+fn lookup(ctx: &Ctx<'_>, td: &TopicProduceData) -> Result<Arc<Topic>, BrokerError> {
+    if ctx.version >= 13 {
+        ctx.broker.topic_by_id(td.topic_id).ok_or(BrokerError::UnknownTopicId)
+    } else {
+        ctx.broker.topic(&td.name).ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+}
+
+fn clone_lookup_error(e: &BrokerError) -> BrokerError {
+    match e {
+        BrokerError::UnknownTopicId => BrokerError::UnknownTopicId,
+        _ => BrokerError::UnknownTopicOrPartition,
+    }
+}
+
+struct Appended {
+    base_offset: i64,
+    log_append_time_ms: i64,
+    log_start_offset: i64,
+}
+
+fn append_partition(
+    ctx: &Ctx<'_>,
+    topic: &Topic,
+    pd: &PartitionProduceData,
+    acks: i16,
+) -> Result<Appended, BrokerError> {
+    let b = ctx.broker;
+    let partition = topic.partition(pd.index).ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let settings = b.produce_settings(topic);
+    let records: Bytes = pd.records.clone().unwrap_or_default();
+    let headers = batch::split_and_validate(&records, settings.max_message_bytes)?;
+    if headers.iter().any(|h| h.is_transactional() || h.is_control()) {
+        return Err(BrokerError::InvalidRecord(
+            "transactional and control batches are not supported by this broker".into(),
+        ));
+    }
+    if headers.iter().any(|h| h.producer_id >= 0) {
+        return Err(BrokerError::InvalidRecord(
+            "idempotent batches need InitProducerId, which this broker does not offer yet".into(),
+        ));
+    }
+    if acks == ACKS_ALL {
+        let min_isr = topic
+            .config()
+            .overrides
+            .get("min.insync.replicas")
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(b.config.broker.min_insync_replicas);
+        let isr = 1;
+        if isr < min_isr {
+            return Err(BrokerError::NotEnoughReplicas(format!(
+                "ISR size {isr} is below min.insync.replicas {min_isr}"
+            )));
+        }
+    }
+    let now = now_ms();
+    let append_time = (settings.timestamp_type == TimestampType::LogAppendTime).then_some(now);
+    let (info, log_start_offset) = partition.append(&records, &headers, append_time, now)?;
+    Ok(Appended {
+        base_offset: info.first_offset,
+        log_append_time_ms: info.log_append_time_ms.unwrap_or(-1),
+        log_start_offset,
+    })
+}
+
+fn partition_response(version: i16, index: i32, outcome: Result<Appended, BrokerError>) -> PartitionProduceResponse {
+    let (code, message) = error_parts(&outcome);
+    let mut r = PartitionProduceResponse::default().with_index(index).with_error_code(code);
+    if version >= 8 {
+        r = r.with_error_message(message);
+    }
+    match outcome {
+        Ok(a) => {
+            let r = r.with_base_offset(a.base_offset).with_log_append_time_ms(a.log_append_time_ms);
+            if version >= 5 {
+                r.with_log_start_offset(a.log_start_offset)
+            } else {
+                r
+            }
+        }
+        Err(_) => r.with_base_offset(-1),
+    }
+}

@@ -1,0 +1,360 @@
+//! Topic metadata changes on a single node: create, delete, add partitions, alter
+//! configs. Each change is validated, persisted to `gregor-metadata.json`
+//! (atomically: write, fsync, rename) and then applied to the registry.
+//!
+//! This is the seam the Raft controller replaces in a cluster: the same
+//! operations become records in the metadata log.
+
+use super::error::BrokerError;
+use super::partition::Partition;
+use super::topic_config::{self, TopicConfig};
+use super::{sync_dir, Broker, Topic};
+use crate::time::now_ms;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+const METADATA_FILE: &str = "gregor-metadata.json";
+const METADATA_VERSION: u32 = 1;
+/// Kafka's limit on topic name length.
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Upper bound on partitions per topic, so that one request cannot exhaust file handles.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+#[derive(Serialize, Deserialize)]
+struct StoredMetadata {
+    version: u32,
+    topics: Vec<StoredTopic>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredTopic {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+/// Kafka's topic name rules.
+pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
+    let invalid = |why: &str| Err(BrokerError::InvalidTopic(format!("Topic name \"{name}\" is illegal, {why}")));
+    if name.is_empty() {
+        return invalid("it can't be empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("it can't be '.' or '..'");
+    }
+    if name.len() > TOPIC_NAME_BYTES_MAX {
+        return invalid("it can't be longer than 249 characters");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return invalid("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// What a CreateTopics entry asks for, after defaults.
+pub struct NewTopic<'a> {
+    pub name: &'a str,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    /// Explicit replica lists per partition, if given.
+    pub assignments: Option<Vec<Vec<i32>>>,
+    pub configs: Vec<(&'a str, &'a str)>,
+}
+
+impl Broker {
+    pub(super) fn load_topics(&self, clean: bool) -> Result<(), BrokerError> {
+        let path = self.data_dir.join(METADATA_FILE);
+        let stored: StoredMetadata = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| BrokerError::Storage(format!("{} is corrupt: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                StoredMetadata { version: METADATA_VERSION, topics: vec![] }
+            }
+            Err(e) => return Err(BrokerError::Storage(format!("{}: {e}", path.display()))),
+        };
+        let mut topics = self.topics.write().expect("lock");
+        for t in stored.topics {
+            let config = TopicConfig { overrides: t.configs };
+            let settings = config.log_settings(&self.config.broker);
+            let mut parts = Vec::with_capacity(t.partitions as usize);
+            for i in 0..t.partitions {
+                parts.push(Arc::new(Partition::open(
+                    &self.partition_dir(&t.name, i),
+                    i,
+                    settings,
+                    clean,
+                    self.node_id(),
+                    now_ms(),
+                )?));
+            }
+            topics.insert(
+                t.name.clone(),
+                Arc::new(Topic { name: t.name, id: t.id, config: RwLock::new(config), partitions: RwLock::new(parts) }),
+            );
+        }
+        drop(topics);
+        self.remove_stale_dirs();
+        Ok(())
+    }
+
+    /// Deletes directories marked for deletion by an interrupted DeleteTopics.
+    fn remove_stale_dirs(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else { return };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().ends_with("-delete") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    fn persist(&self) -> Result<(), BrokerError> {
+        let topics = self.topics.read().expect("lock");
+        let stored = StoredMetadata {
+            version: METADATA_VERSION,
+            topics: topics
+                .values()
+                .map(|t| StoredTopic {
+                    name: t.name.clone(),
+                    id: t.id,
+                    partitions: t.partition_count(),
+                    configs: t.config().overrides,
+                })
+                .collect(),
+        };
+        drop(topics);
+        let path = self.data_dir.join(METADATA_FILE);
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&stored).map_err(|e| BrokerError::Storage(e.to_string()))?;
+        let write = || -> std::io::Result<()> {
+            let f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut &f, &bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(&self.data_dir);
+            Ok(())
+        };
+        write().map_err(|e| BrokerError::Storage(format!("{}: {e}", path.display())))
+    }
+
+    /// Validates a new topic without creating it.
+    pub fn check_new_topic(&self, t: &NewTopic<'_>) -> Result<TopicConfig, BrokerError> {
+        validate_topic_name(t.name)?;
+        let topics = self.topics.read().expect("lock");
+        if topics.contains_key(t.name) {
+            return Err(BrokerError::TopicAlreadyExists(t.name.to_string()));
+        }
+        let norm = |n: &str| n.replace('.', "_");
+        if let Some(other) = topics.keys().find(|k| norm(k) == norm(t.name)) {
+            return Err(BrokerError::InvalidTopic(format!("Topic '{}' collides with existing topic: {other}", t.name)));
+        }
+        drop(topics);
+        if t.partitions < 1 || t.partitions > PARTITIONS_PER_TOPIC_MAX {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "Number of partitions must be in [1, {PARTITIONS_PER_TOPIC_MAX}], got {}",
+                t.partitions
+            )));
+        }
+        match &t.assignments {
+            Some(a) => self.check_assignments(a)?,
+            None if t.replication_factor != 1 => {
+                return Err(BrokerError::InvalidReplicationFactor(format!(
+                    "Replication factor: {} larger than available brokers: 1.",
+                    t.replication_factor
+                )))
+            }
+            None => {}
+        }
+        TopicConfig::from_pairs(t.configs.iter().copied())
+    }
+
+    fn check_assignments(&self, assignments: &[Vec<i32>]) -> Result<(), BrokerError> {
+        for replicas in assignments {
+            if replicas.is_empty() || replicas.iter().any(|&r| r != self.node_id()) || replicas.len() > 1 {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "replica assignment {replicas:?} names brokers other than the only one, {}",
+                    self.node_id()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a topic (validated by `check_new_topic`) and its partitions on disk.
+    pub fn create_topic(&self, t: &NewTopic<'_>) -> Result<Arc<Topic>, BrokerError> {
+        let _guard = self.metadata_lock.lock().expect("lock");
+        let config = self.check_new_topic(t)?;
+        let count = t.assignments.as_ref().map_or(t.partitions, |a| a.len() as i32);
+        let settings = config.log_settings(&self.config.broker);
+        let mut parts = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let dir = self.partition_dir(t.name, i);
+            parts.push(Arc::new(Partition::open(&dir, i, settings, true, self.node_id(), now_ms())?));
+        }
+        let topic = Arc::new(Topic {
+            name: t.name.to_string(),
+            id: Uuid::new_v4(),
+            config: RwLock::new(config),
+            partitions: RwLock::new(parts),
+        });
+        self.topics.write().expect("lock").insert(t.name.to_string(), topic.clone());
+        if let Err(e) = self.persist() {
+            self.topics.write().expect("lock").remove(t.name);
+            return Err(e);
+        }
+        tracing::info!(topic = t.name, partitions = count, id = %topic.id, "topic created");
+        Ok(topic)
+    }
+
+    /// Creates a topic with the broker defaults, for Metadata auto-creation.
+    pub fn auto_create_topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        let nt = NewTopic {
+            name,
+            partitions: self.config.broker.num_partitions,
+            replication_factor: self.config.broker.default_replication_factor,
+            assignments: None,
+            configs: vec![],
+        };
+        match self.create_topic(&nt) {
+            Err(BrokerError::TopicAlreadyExists(_)) => self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition),
+            other => other,
+        }
+    }
+
+    /// Removes a topic from the registry and deletes its data.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, BrokerError> {
+        let _guard = self.metadata_lock.lock().expect("lock");
+        let topic = self.topics.write().expect("lock").remove(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if let Err(e) = self.persist() {
+            self.topics.write().expect("lock").insert(name.to_string(), topic);
+            return Err(e);
+        }
+        let count = topic.partition_count();
+        drop(topic);
+        for i in 0..count {
+            let dir = self.partition_dir(name, i);
+            let doomed = self.data_dir.join(format!("{name}-{i}.{}-delete", Uuid::new_v4().simple()));
+            if std::fs::rename(&dir, &doomed).is_ok() {
+                if let Err(e) = std::fs::remove_dir_all(&doomed) {
+                    tracing::warn!(dir = %doomed.display(), error = %e, "could not remove deleted partition data");
+                }
+            }
+        }
+        self.notify_appended();
+        tracing::info!(topic = name, "topic deleted");
+        Ok(Uuid::nil())
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _guard = self.metadata_lock.lock().expect("lock");
+        let topic = self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let current = topic.partition_count();
+        if count <= current {
+            let why = if count == current { "Topic already has" } else { "Topic currently has" };
+            return Err(BrokerError::InvalidPartitions(format!(
+                "{why} {current} partitions, {count} would not be an increase."
+            )));
+        }
+        if count > PARTITIONS_PER_TOPIC_MAX {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "at most {PARTITIONS_PER_TOPIC_MAX} partitions per topic"
+            )));
+        }
+        if let Some(a) = assignments {
+            if a.len() as i32 != count - current {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "Increasing the number of partitions by {} but {} assignments provided.",
+                    count - current,
+                    a.len()
+                )));
+            }
+            self.check_assignments(a)?;
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let settings = topic.config().log_settings(&self.config.broker);
+        let mut added = Vec::new();
+        for i in current..count {
+            added.push(Arc::new(Partition::open(
+                &self.partition_dir(name, i),
+                i,
+                settings,
+                true,
+                self.node_id(),
+                now_ms(),
+            )?));
+        }
+        topic.partitions.write().expect("lock").extend(added);
+        self.persist()?;
+        tracing::info!(topic = name, from = current, to = count, "partitions added");
+        Ok(())
+    }
+
+    /// Applies incremental config operations (SET = 0, DELETE = 1, APPEND = 2,
+    /// SUBTRACT = 3) atomically: all or nothing.
+    pub fn alter_topic_config(
+        &self,
+        name: &str,
+        ops: &[(i8, &str, Option<&str>)],
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _guard = self.metadata_lock.lock().expect("lock");
+        let topic = self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let mut next = topic.config();
+        for &(op, key, value) in ops {
+            match op {
+                0 => {
+                    let v = value.ok_or_else(|| BrokerError::InvalidConfig(format!("SET {key} needs a value")))?;
+                    next.overrides.insert(key.to_string(), topic_config::validate(key, v)?);
+                }
+                1 => {
+                    topic_config::validate(key, "0").or_else(|e| match e {
+                        BrokerError::InvalidConfig(m) if m.starts_with("Invalid value") => Ok(String::new()),
+                        other => Err(other),
+                    })?;
+                    next.overrides.remove(key);
+                }
+                2 | 3 => {
+                    return Err(BrokerError::InvalidConfig(format!(
+                        "{key} is not a list config: APPEND/SUBTRACT do not apply"
+                    )))
+                }
+                _ => return Err(BrokerError::InvalidRequest(format!("unknown config operation {op}"))),
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let settings = next.log_settings(&self.config.broker);
+        *topic.config.write().expect("lock") = next;
+        for p in topic.partitions() {
+            p.set_settings(settings);
+        }
+        self.persist()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+}

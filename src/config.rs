@@ -1,0 +1,402 @@
+//! The configuration: one YAML file, typed, unknown keys rejected, every problem
+//! reported with its key path, `GREGOR_…` environment variables on top.
+//!
+//! Broker settings use Kafka's own property names (`broker:` section) so that
+//! operators can carry their `server.properties` knowledge over.
+
+use serde::Deserialize;
+use serde_norway::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The embedded default: what `gregor serve` runs without `--config`.
+pub const DEFAULT_CONFIG_YAML: &str = include_str!("../config/single-node.yaml");
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "GREGOR_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("config key `{path}`: {message}")]
+    Key { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+fn key_error(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key { path: path.to_string(), message: message.into() }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node_id: i32,
+    pub data_dir: PathBuf,
+    pub listeners: Vec<ListenerConfig>,
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub broker: BrokerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub bind: SocketAddr,
+    /// host:port given to clients in Metadata; the bind address when absent.
+    pub advertised: Option<String>,
+    #[serde(default)]
+    pub security: SecurityProtocol,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub bind: SocketAddr,
+}
+
+/// Bounds on what one client can make the process hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request frame accepted (Kafka's `socket.request.max.bytes`).
+    pub frame_bytes_max: u32,
+    /// Connections beyond this are closed at accept.
+    pub connections_max: u32,
+    /// How long SIGTERM waits for in-flight requests before closing connections.
+    pub shutdown_drain_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { frame_bytes_max: 100 * 1024 * 1024, connections_max: 10_000, shutdown_drain_ms: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, or per module, `info,gregor::log=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Broker settings, by Kafka's names, with Kafka's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    #[serde(rename = "auto.create.topics.enable")]
+    pub auto_create_topics_enable: bool,
+    #[serde(rename = "num.partitions")]
+    pub num_partitions: i32,
+    #[serde(rename = "default.replication.factor")]
+    pub default_replication_factor: i16,
+    #[serde(rename = "min.insync.replicas")]
+    pub min_insync_replicas: i32,
+    #[serde(rename = "log.segment.bytes")]
+    pub log_segment_bytes: i64,
+    #[serde(rename = "log.segment.ms")]
+    pub log_segment_ms: i64,
+    #[serde(rename = "log.retention.ms")]
+    pub log_retention_ms: i64,
+    #[serde(rename = "log.retention.bytes")]
+    pub log_retention_bytes: i64,
+    #[serde(rename = "log.retention.check.interval.ms")]
+    pub log_retention_check_interval_ms: i64,
+    #[serde(rename = "log.index.interval.bytes")]
+    pub log_index_interval_bytes: i32,
+    #[serde(rename = "log.index.size.max.bytes")]
+    pub log_index_size_max_bytes: i32,
+    #[serde(rename = "log.flush.interval.messages")]
+    pub log_flush_interval_messages: i64,
+    #[serde(rename = "log.flush.interval.ms")]
+    pub log_flush_interval_ms: i64,
+    #[serde(rename = "message.max.bytes")]
+    pub message_max_bytes: i32,
+    #[serde(rename = "log.message.timestamp.type")]
+    pub log_message_timestamp_type: TimestampType,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            log_segment_bytes: 1 << 30,
+            log_segment_ms: 7 * 24 * 3600 * 1000,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_index_interval_bytes: 4096,
+            log_index_size_max_bytes: 10 * 1024 * 1024,
+            log_flush_interval_messages: i64::MAX,
+            log_flush_interval_ms: i64::MAX,
+            message_max_bytes: 1_048_588,
+            log_message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+impl TimestampType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (or the embedded default), applies `GREGOR_…` overrides from
+    /// `env`, and validates.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?
+            }
+            None => DEFAULT_CONFIG_YAML.to_string(),
+        };
+        Self::from_yaml(&text, env)
+    }
+
+    pub fn from_yaml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        for (var, raw) in env {
+            if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
+                apply_env_override(&mut value, &var, rest, &raw)?;
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            key_error(&path, e.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id < 0 {
+            return Err(key_error("node_id", "must be ≥ 0"));
+        }
+        if self.listeners.is_empty() {
+            return Err(key_error("listeners", "at least one listener is required"));
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            if l.name.is_empty() {
+                return Err(key_error(&format!("listeners[{i}].name"), "must not be empty"));
+            }
+            if let Some(adv) = &l.advertised {
+                parse_host_port(adv).map_err(|m| key_error(&format!("listeners[{i}].advertised"), m))?;
+            }
+            if self.listeners[..i].iter().any(|o| o.name == l.name) {
+                return Err(key_error(&format!("listeners[{i}].name"), "duplicate listener name"));
+            }
+        }
+        if self.limits.frame_bytes_max < 1024 {
+            return Err(key_error("limits.frame_bytes_max", "must be ≥ 1024"));
+        }
+        if self.limits.frame_bytes_max as usize >= crate::alloc::HUGE_ALLOCATION_BYTES {
+            return Err(key_error("limits.frame_bytes_max", "must be < 1 GiB"));
+        }
+        if self.limits.connections_max == 0 {
+            return Err(key_error("limits.connections_max", "must be ≥ 1"));
+        }
+        self.broker.validate()
+    }
+}
+
+impl BrokerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("num.partitions", self.num_partitions as i64),
+            ("default.replication.factor", self.default_replication_factor as i64),
+            ("min.insync.replicas", self.min_insync_replicas as i64),
+            ("log.segment.ms", self.log_segment_ms),
+            ("log.retention.check.interval.ms", self.log_retention_check_interval_ms),
+            ("log.index.size.max.bytes", self.log_index_size_max_bytes as i64),
+            ("log.flush.interval.messages", self.log_flush_interval_messages),
+            ("log.flush.interval.ms", self.log_flush_interval_ms),
+            ("message.max.bytes", self.message_max_bytes as i64),
+        ];
+        for (key, v) in positive {
+            if v < 1 {
+                return Err(key_error(&format!("broker.{key}"), "must be ≥ 1"));
+            }
+        }
+        if self.log_segment_bytes < 14 || self.log_segment_bytes > i32::MAX as i64 {
+            return Err(key_error("broker.log.segment.bytes", "must be in 14..=2147483647"));
+        }
+        if self.log_index_interval_bytes < 0 {
+            return Err(key_error("broker.log.index.interval.bytes", "must be ≥ 0"));
+        }
+        if self.default_replication_factor != 1 {
+            return Err(key_error(
+                "broker.default.replication.factor",
+                "a single node can only hold replication factor 1",
+            ));
+        }
+        if self.log_retention_ms < -1 {
+            return Err(key_error("broker.log.retention.ms", "must be ≥ -1 (-1 = keep forever)"));
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets) for advertised addresses.
+pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("`{s}` has no host"));
+    }
+    let port = port.parse::<u16>().map_err(|_| format!("`{s}` has no valid port"))?;
+    Ok((host.to_string(), port))
+}
+
+/// `GREGOR_A__B__0__C=v` sets `a.b[0].c = v`. Segments are matched against existing
+/// keys case-insensitively with `_` standing for `.` or `_`, so
+/// `GREGOR_BROKER__NUM_PARTITIONS=3` sets `broker: { num.partitions: 3 }`.
+fn apply_env_override(root: &mut Value, var: &str, rest: &str, raw: &str) -> Result<(), ConfigError> {
+    let env_err = |m: String| ConfigError::Env { var: var.to_string(), message: m };
+    let segments: Vec<&str> = rest.split("__").collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(env_err("empty path segment".into()));
+    }
+    let parsed: Value = serde_norway::from_str(raw).unwrap_or(Value::String(raw.to_string()));
+    let mut node = root;
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        node = match node {
+            Value::Sequence(items) => {
+                let idx: usize = seg.parse().map_err(|_| env_err(format!("`{seg}` is not a list index")))?;
+                items.get_mut(idx).ok_or_else(|| env_err(format!("list index {idx} out of range")))?
+            }
+            Value::Mapping(map) => {
+                let want = seg.to_ascii_lowercase();
+                let existing = map.keys().find_map(|k| {
+                    k.as_str().filter(|k| k.replace('.', "_").to_ascii_lowercase() == want).map(String::from)
+                });
+                let key = Value::String(existing.unwrap_or_else(|| default_key_name(&want, i)));
+                if !map.contains_key(&key) {
+                    map.insert(key.clone(), if last { Value::Null } else { Value::Mapping(Default::default()) });
+                }
+                map.get_mut(&key).expect("inserted above")
+            }
+            Value::Null => {
+                *node = Value::Mapping(Default::default());
+                let Value::Mapping(map) = node else { unreachable!() };
+                let key = Value::String(default_key_name(&seg.to_ascii_lowercase(), i));
+                map.insert(key.clone(), Value::Null);
+                map.get_mut(&key).expect("inserted above")
+            }
+            _ => return Err(env_err(format!("`{seg}` goes below a scalar"))),
+        };
+    }
+    *node = parsed;
+    Ok(())
+}
+
+/// A key absent from the file: under `broker` Kafka names use dots.
+fn default_key_name(lower: &str, depth: usize) -> String {
+    if depth >= 1 && lower.contains('_') {
+        lower.replace('_', ".")
+    } else {
+        lower.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn embedded_default_loads() {
+        let c = Config::load(None, no_env()).unwrap();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.listeners[0].bind.port(), 9092);
+        assert_eq!(c.admin.bind.port(), 9644);
+        assert_eq!(c.limits.frame_bytes_max, 100 * 1024 * 1024);
+        assert!(c.broker.auto_create_topics_enable);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_path() {
+        let yaml = DEFAULT_CONFIG_YAML.replace("num.partitions: 1", "num.partitionz: 1");
+        let err = Config::from_yaml(&yaml, no_env()).unwrap_err().to_string();
+        assert!(err.contains("broker"), "{err}");
+        assert!(err.contains("num.partitionz"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let yaml = DEFAULT_CONFIG_YAML.replace("bind: 0.0.0.0:9092", "bind: nonsense");
+        let err = Config::from_yaml(&yaml, no_env()).unwrap_err().to_string();
+        assert!(err.contains("listeners[0].bind"), "{err}");
+        let yaml = DEFAULT_CONFIG_YAML.replace("num.partitions: 1", "num.partitions: 0");
+        let err = Config::from_yaml(&yaml, no_env()).unwrap_err().to_string();
+        assert!(err.contains("broker.num.partitions"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let env = vec![
+            ("GREGOR_NODE_ID".to_string(), "7".to_string()),
+            ("GREGOR_BROKER__NUM_PARTITIONS".to_string(), "3".to_string()),
+            ("GREGOR_LISTENERS__0__BIND".to_string(), "127.0.0.1:19092".to_string()),
+            ("GREGOR_DATA_DIR".to_string(), "/tmp/x".to_string()),
+            ("OTHER".to_string(), "ignored".to_string()),
+        ];
+        let c = Config::from_yaml(DEFAULT_CONFIG_YAML, env).unwrap();
+        assert_eq!(c.node_id, 7);
+        assert_eq!(c.broker.num_partitions, 3);
+        assert_eq!(c.listeners[0].bind.port(), 19092);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn env_override_to_bad_value_is_reported() {
+        let env = vec![("GREGOR_BROKER__NUM_PARTITIONS".to_string(), "many".to_string())];
+        let err = Config::from_yaml(DEFAULT_CONFIG_YAML, env).unwrap_err().to_string();
+        assert!(err.contains("broker.num.partitions"), "{err}");
+    }
+}

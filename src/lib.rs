@@ -1,0 +1,19 @@
+//! gregor: a Kafka wire-protocol broker (and, later, gateway) in one binary.
+//!
+//! A request's path through the crate, in reading order:
+//! `server` (listeners, shutdown) → `net` (frames, connections) → `middleware`
+//! (the tower stack: codec, trace) → `router` (ApiKey → handler, the ApiVersions
+//! table) → `broker::handlers` (one file per API) → the core: `broker` (topics,
+//! partitions, replica state) and `log` (segments on disk).
+#![deny(unsafe_code)]
+
+pub mod admin;
+pub mod alloc;
+pub mod broker;
+pub mod config;
+pub mod log;
+pub mod middleware;
+pub mod net;
+pub mod router;
+pub mod server;
+pub mod time;

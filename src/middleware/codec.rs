@@ -1,0 +1,136 @@
+//! Codec layer: a request frame (size prefix already removed) in, an encoded
+//! response frame (with its size prefix) out.
+//!
+//! It decodes the header, checks the API and version against the router's table,
+//! decodes the body at that version, and encodes the response with the request's
+//! correlation id and the response header version for that API and version.
+//! ApiVersions at a version newer than ours gets Kafka's fallback: UNSUPPORTED_VERSION
+//! in v0 format with our ranges, so the client can retry at a version we know.
+
+use super::{BoxFuture, ConnInfo, Request, Response, StackError};
+use crate::router;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// api key (2) + api version (2) + correlation id (4): the least a header holds.
+const HEADER_PREFIX_BYTES: usize = 8;
+
+#[derive(Clone)]
+pub struct CodecLayer {
+    conn: Arc<ConnInfo>,
+}
+
+impl CodecLayer {
+    pub fn new(conn: Arc<ConnInfo>) -> CodecLayer {
+        CodecLayer { conn }
+    }
+}
+
+impl<S> Layer<S> for CodecLayer {
+    type Service = Codec<S>;
+    fn layer(&self, inner: S) -> Codec<S> {
+        Codec { inner, conn: self.conn.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Codec<S> {
+    inner: S,
+    conn: Arc<ConnInfo>,
+}
+
+/// A decoded frame, or the fallback answer that needs no handler.
+pub enum Decoded {
+    Request(Box<Request>),
+    Immediate(Bytes),
+}
+
+/// Decodes one frame. Decoding runs under `catch_unwind`; allocation-failure
+/// aborts are handled by `crate::alloc` (see there).
+pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, StackError> {
+    if frame.len() < HEADER_PREFIX_BYTES {
+        return Err(StackError::Malformed(format!("frame of {} bytes has no request header", frame.len())));
+    }
+    let mut prefix = &frame[..HEADER_PREFIX_BYTES];
+    let key = prefix.get_i16();
+    let version = prefix.get_i16();
+    let correlation_id = prefix.get_i32();
+    let api_key = ApiKey::try_from(key).map_err(|_| StackError::UnsupportedApi(key))?;
+    let range = router::supported_versions(api_key).ok_or(StackError::UnsupportedApi(key))?;
+    if version < range.min || version > range.max {
+        if api_key == ApiKey::ApiVersions {
+            return Ok(Decoded::Immediate(api_versions_fallback(correlation_id)?));
+        }
+        return Err(StackError::UnsupportedVersion { api: api_key, version });
+    }
+    let mut buf = frame;
+    let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let header = decode_request_header_from_buffer(&mut buf)?;
+        let body = RequestKind::decode(api_key, &mut buf, version)?;
+        anyhow::Ok((header, body))
+    }));
+    let (header, body) = match decoded {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(StackError::Malformed(format!("{api_key:?} v{version}: {e}"))),
+        Err(_) => return Err(StackError::Malformed(format!("{api_key:?} v{version}: decoder panicked"))),
+    };
+    Ok(Decoded::Request(Box::new(Request { conn: conn.clone(), header, api_key, api_version: version, body })))
+}
+
+/// Encodes a response frame: size prefix, header, body.
+pub fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<Bytes, StackError> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = api_key.response_header_version(version);
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    header.encode(&mut out, header_version).map_err(|e| StackError::Encode(e.to_string()))?;
+    body.encode(&mut out, version).map_err(|e| StackError::Encode(format!("{api_key:?} v{version}: {e}")))?;
+    let size = (out.len() - 4) as i32;
+    out[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(out.freeze())
+}
+
+fn api_versions_fallback(correlation_id: i32) -> Result<Bytes, StackError> {
+    let body = router::api_versions_response(ResponseError::UnsupportedVersion.code());
+    encode_response(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body))
+}
+
+impl<S> Service<Bytes> for Codec<S>
+where
+    S: Service<Request, Response = Response, Error = StackError, Future = BoxFuture<Result<Response, StackError>>>,
+{
+    type Response = Option<Bytes>;
+    type Error = StackError;
+    type Future = BoxFuture<Result<Option<Bytes>, StackError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StackError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, frame: Bytes) -> Self::Future {
+        let req = match decode_frame(&self.conn, frame) {
+            Ok(Decoded::Request(r)) => r,
+            Ok(Decoded::Immediate(bytes)) => return Box::pin(async move { Ok(Some(bytes)) }),
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let (api_key, version, correlation_id) = (req.api_key, req.api_version, req.header.correlation_id);
+        let fut = self.inner.call(*req);
+        Box::pin(async move {
+            match fut.await? {
+                Some(body) => Ok(Some(encode_response(api_key, version, correlation_id, &body)?)),
+                None => Ok(None),
+            }
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! The tower stack every request goes through. Its order is written in exactly
+//! one place, [`build_stack`]:
+//!
+//! ```text
+//! frame ─▶ codec ─▶ trace ─▶ router ─▶ handler
+//! ```
+//!
+//! Later layers (metrics, authentication, authorization, quotas) slot in between
+//! trace and router, in this function.
+
+pub mod codec;
+pub mod trace;
+
+use crate::broker::Broker;
+use crate::router::Router;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Who is on the other end of a connection.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// Name of the listener the connection arrived on (Metadata advertises its address).
+    pub listener: Arc<str>,
+    pub peer: SocketAddr,
+    /// Process-unique connection number, for logs.
+    pub id: u64,
+}
+
+/// A decoded request, with its connection.
+pub struct Request {
+    pub conn: Arc<ConnInfo>,
+    pub header: RequestHeader,
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub body: RequestKind,
+}
+
+/// `None` means no response is sent (Produce with acks=0).
+pub type Response = Option<ResponseKind>;
+
+/// A failure that ends the connection (the protocol has no way to answer it).
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("unsupported API key {0}")]
+    UnsupportedApi(i16),
+    #[error("unsupported version {version} of {api:?}")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("cannot encode response: {0}")]
+    Encode(String),
+    #[error("handler failed: {0}")]
+    Handler(String),
+}
+
+/// Builds the per-connection service: frames in, encoded response frames out.
+pub fn build_stack(broker: Arc<Broker>, conn: Arc<ConnInfo>) -> codec::Codec<trace::Trace<Router>> {
+    tower::ServiceBuilder::new()
+        .layer(codec::CodecLayer::new(conn))
+        .layer(trace::TraceLayer)
+        .service(Router::new(broker))
+}

@@ -1,0 +1,61 @@
+//! One client connection: read a frame, run it through the stack, write the
+//! response, in request order (Kafka's contract). Pipelined requests wait in the
+//! socket buffer and the read buffer.
+
+use super::frame::{read_frame, FrameError};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+use tower::{Service, ServiceExt};
+
+/// Read buffer per connection: large enough to take a produce batch in few reads.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Serves one connection until the client leaves, a protocol error closes it, or
+/// shutdown is signalled (the in-flight request still completes).
+pub async fn serve<IO, S>(io: IO, mut svc: S, frame_bytes_max: u32, mut shutdown: watch::Receiver<bool>, conn_id: u64)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Bytes, Response = Option<Bytes>>,
+    S::Error: std::fmt::Display,
+{
+    let (r, mut w) = tokio::io::split(io);
+    let mut r = BufReader::with_capacity(READ_BUFFER_BYTES, r);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            f = read_frame(&mut r, frame_bytes_max) => f,
+        };
+        let frame = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(FrameError::BadSize { size, max }) => {
+                tracing::warn!(conn = conn_id, size, max, "closing connection: frame size out of bounds");
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(conn = conn_id, error = %e, "connection read ended");
+                break;
+            }
+        };
+        let result = match svc.ready().await {
+            Ok(svc) => svc.call(frame).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(Some(bytes)) => {
+                if let Err(e) = w.write_all(&bytes).await {
+                    tracing::debug!(conn = conn_id, error = %e, "write failed");
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(conn = conn_id, error = %e, "closing connection");
+                break;
+            }
+        }
+    }
+    let _ = w.shutdown().await;
+}

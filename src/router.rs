@@ -1,0 +1,127 @@
+//! The router: ApiKey → handler, and the table of what we handle. The table is
+//! the single source of truth for ApiVersions: nothing absent from it is
+//! advertised, and nothing in it lacks a handler.
+
+use crate::broker::handlers;
+use crate::broker::Broker;
+use crate::middleware::{BoxFuture, Request, Response, StackError};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
+use kafka_protocol::protocol::VersionRange;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::Service;
+
+/// (API, lowest version, highest version) that the handlers really implement.
+pub const ROUTES: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The versions of `api` we serve, if any.
+pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
+    ROUTES.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| VersionRange { min, max })
+}
+
+/// The ApiVersions body, generated from [`ROUTES`].
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    let mut keys: Vec<ApiVersion> = ROUTES
+        .iter()
+        .map(|&(k, min, max)| ApiVersion::default().with_api_key(k as i16).with_min_version(min).with_max_version(max))
+        .collect();
+    keys.sort_by_key(|v| v.api_key);
+    ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(keys)
+}
+
+#[derive(Clone)]
+pub struct Router {
+    broker: Arc<Broker>,
+}
+
+impl Router {
+    pub fn new(broker: Arc<Broker>) -> Router {
+        Router { broker }
+    }
+}
+
+impl Service<Request> for Router {
+    type Response = Response;
+    type Error = StackError;
+    type Future = BoxFuture<Result<Response, StackError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), StackError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let broker = self.broker.clone();
+        Box::pin(async move { dispatch(broker, req).await })
+    }
+}
+
+async fn dispatch(b: Arc<Broker>, req: Request) -> Result<Response, StackError> {
+    let v = req.api_version;
+    let ctx = handlers::Ctx { broker: &b, conn: &req.conn, version: v };
+    let resp = match req.body {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(handlers::api_versions::handle(&ctx, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(handlers::metadata::handle(&ctx, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(handlers::create_topics::handle(&ctx, r)),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(handlers::delete_topics::handle(&ctx, r)),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(handlers::create_partitions::handle(&ctx, r))
+        }
+        RequestKind::Produce(r) => match handlers::produce::handle(&ctx, r) {
+            handlers::produce::Outcome::Respond(resp) => ResponseKind::Produce(resp),
+            handlers::produce::Outcome::NoResponse => return Ok(None),
+            handlers::produce::Outcome::Close(why) => return Err(StackError::Handler(why)),
+        },
+        RequestKind::Fetch(r) => ResponseKind::Fetch(handlers::fetch::handle(&ctx, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(handlers::list_offsets::handle(&ctx, r)),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(handlers::describe_configs::handle(&ctx, r)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(handlers::incremental_alter_configs::handle(&ctx, r))
+        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(handlers::describe_cluster::handle(&ctx, r)),
+        other => return Err(StackError::Handler(format!("no handler for {:?}", std::mem::discriminant(&other)))),
+    };
+    Ok(Some(resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when kafka-protocol moves under us: every advertised range must be one
+    /// the crate can decode and encode.
+    #[test]
+    fn routes_stay_within_the_protocol_crate() {
+        for &(k, min, max) in ROUTES {
+            let crate_range = k.valid_versions();
+            assert!(min <= max, "{k:?}");
+            assert!(min >= crate_range.min && max <= crate_range.max, "{k:?} {min}..{max} vs crate {crate_range}");
+        }
+    }
+
+    #[test]
+    fn routes_advertise_the_newest_versions_the_crate_has() {
+        for &(k, _, max) in ROUTES {
+            assert_eq!(max, k.valid_versions().max, "{k:?} could advertise a newer version");
+        }
+    }
+
+    #[test]
+    fn api_versions_lists_exactly_the_routes() {
+        let r = api_versions_response(0);
+        assert_eq!(r.api_keys.len(), ROUTES.len());
+        assert!(supported_versions(ApiKey::JoinGroup).is_none());
+    }
+}

@@ -1,0 +1,149 @@
+//! The process lifecycle: open the data directory (recovery), bind the admin
+//! endpoint and the listeners, accept connections, run maintenance, and on
+//! SIGTERM/SIGINT stop accepting, drain in-flight requests, flush, and record a
+//! clean shutdown.
+//!
+//! Shutdown follows mini-redis: one broadcast (`watch`) tells every task to stop;
+//! every connection task holds a sender clone, and the server waits for all of
+//! them to be dropped.
+
+use crate::admin::{self, Health};
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::middleware::{build_stack, ConnInfo};
+use crate::net::connection;
+use anyhow::Context as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// How often flush.ms and pending maintenance are checked.
+const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    crate::alloc::check_overcommit();
+    let config = Arc::new(config);
+    let health = Arc::new(Health::default());
+    let admin =
+        TcpListener::bind(config.admin.bind).await.with_context(|| format!("admin.bind {}", config.admin.bind))?;
+    tracing::info!(addr = %config.admin.bind, "admin endpoint listening");
+    tokio::spawn(admin::serve(admin, health.clone()));
+
+    let cfg = config.clone();
+    let broker = tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
+
+    let mut listeners = Vec::new();
+    for (i, l) in config.listeners.iter().enumerate() {
+        let sock = TcpListener::bind(l.bind).await.with_context(|| format!("listeners[{i}].bind {}", l.bind))?;
+        tracing::info!(listener = %l.name, addr = %l.bind, advertised = l.advertised.as_deref().unwrap_or(""), "listening");
+        listeners.push((Arc::<str>::from(l.name.as_str()), sock));
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let permits = Arc::new(Semaphore::new(config.limits.connections_max as usize));
+    let next_conn_id = Arc::new(AtomicU64::new(1));
+    for (name, sock) in listeners {
+        let ctx = AcceptCtx {
+            broker: broker.clone(),
+            listener: name,
+            permits: permits.clone(),
+            next_conn_id: next_conn_id.clone(),
+            shutdown: shutdown_rx.clone(),
+            done: done_tx.clone(),
+            frame_bytes_max: config.limits.frame_bytes_max,
+        };
+        tokio::spawn(accept_loop(sock, ctx));
+    }
+    tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
+    health.set_ready(true);
+    tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, draining in-flight requests");
+    health.set_ready(false);
+    let _ = shutdown_tx.send(true);
+    drop(done_tx);
+    let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
+    if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+        tracing::warn!(drain_ms = config.limits.shutdown_drain_ms, "drain deadline passed with connections still busy");
+    }
+    tokio::task::spawn_blocking(move || broker.shutdown()).await??;
+    Ok(())
+}
+
+struct AcceptCtx {
+    broker: Arc<Broker>,
+    listener: Arc<str>,
+    permits: Arc<Semaphore>,
+    next_conn_id: Arc<AtomicU64>,
+    shutdown: watch::Receiver<bool>,
+    /// Held by every connection task; the server waits until all are dropped.
+    done: mpsc::Sender<()>,
+    frame_bytes_max: u32,
+}
+
+async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => return,
+            a = sock.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // e.g. EMFILE: back off instead of spinning
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = ctx.permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached (limits.connections_max); closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(ConnInfo { listener: ctx.listener.clone(), peer, id });
+        let svc = build_stack(ctx.broker.clone(), conn);
+        let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
+        tokio::spawn(async move {
+            tracing::debug!(conn = id, %peer, "connection opened");
+            connection::serve(stream, svc, max, shutdown, id).await;
+            tracing::debug!(conn = id, %peer, "connection closed");
+            drop(permit);
+            drop(done);
+        });
+    }
+}
+
+async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let retention_every = Duration::from_millis(broker.config.broker.log_retention_check_interval_ms as u64);
+    let mut last_retention = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(MAINTENANCE_TICK);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let retention = last_retention.elapsed() >= retention_every;
+        if retention {
+            last_retention = tokio::time::Instant::now();
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || b.tick(retention)).await;
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
