@@ -14,6 +14,7 @@ use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
 use anyhow::Context as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -22,30 +23,55 @@ use tokio::sync::{mpsc, watch, Semaphore};
 /// How often flush.ms and pending maintenance are checked.
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 
+/// A started server: its bound addresses and the handle that stops it.
+pub struct RunningServer {
+    pub broker: Arc<Broker>,
+    /// (listener name, bound address), in config order.
+    pub listeners: Vec<(String, SocketAddr)>,
+    pub admin: SocketAddr,
+    health: Arc<Health>,
+    shutdown_tx: watch::Sender<bool>,
+    done_tx: mpsc::Sender<()>,
+    done_rx: mpsc::Receiver<()>,
+    drain: Duration,
+}
+
+/// Runs until SIGTERM/SIGINT, then shuts down cleanly.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = start(config).await?;
+    wait_for_signal().await;
+    server.shutdown().await
+}
+
+/// Recovers the data directory, binds everything and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     crate::alloc::check_overcommit();
     let config = Arc::new(config);
     let health = Arc::new(Health::default());
-    let admin =
-        TcpListener::bind(config.admin.bind).await.with_context(|| format!("admin.bind {}", config.admin.bind))?;
-    tracing::info!(addr = %config.admin.bind, "admin endpoint listening");
+    let admin = TcpListener::bind(config.admin.bind).await.with_context(|| format!("admin.bind {}", config.admin.bind))?;
+    let admin_addr = admin.local_addr()?;
+    tracing::info!(addr = %admin_addr, "admin endpoint listening");
     tokio::spawn(admin::serve(admin, health.clone()));
 
     let cfg = config.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
 
-    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
     for (i, l) in config.listeners.iter().enumerate() {
         let sock = TcpListener::bind(l.bind).await.with_context(|| format!("listeners[{i}].bind {}", l.bind))?;
-        tracing::info!(listener = %l.name, addr = %l.bind, advertised = l.advertised.as_deref().unwrap_or(""), "listening");
-        listeners.push((Arc::<str>::from(l.name.as_str()), sock));
+        let addr = sock.local_addr()?;
+        broker.set_bound_address(&l.name, addr);
+        tracing::info!(listener = %l.name, %addr, advertised = l.advertised.as_deref().unwrap_or(""), "listening");
+        bound.push((Arc::<str>::from(l.name.as_str()), sock, addr));
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let (done_tx, done_rx) = mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(config.limits.connections_max as usize));
     let next_conn_id = Arc::new(AtomicU64::new(1));
-    for (name, sock) in listeners {
+    let mut listeners = Vec::new();
+    for (name, sock, addr) in bound {
+        listeners.push((name.to_string(), addr));
         let ctx = AcceptCtx {
             broker: broker.clone(),
             listener: name,
@@ -57,21 +83,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         };
         tokio::spawn(accept_loop(sock, ctx));
     }
-    tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(maintenance(broker.clone(), shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
-
-    wait_for_signal().await;
-    tracing::info!("shutting down: no new connections, draining in-flight requests");
-    health.set_ready(false);
-    let _ = shutdown_tx.send(true);
-    drop(done_tx);
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
-    if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
-        tracing::warn!(drain_ms = config.limits.shutdown_drain_ms, "drain deadline passed with connections still busy");
+    Ok(RunningServer { broker, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish (bounded by
+    /// `limits.shutdown_drain_ms`), flushes, and records a clean shutdown.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let RunningServer { broker, health, shutdown_tx, done_tx, mut done_rx, drain, .. } = self;
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        health.set_ready(false);
+        let _ = shutdown_tx.send(true);
+        drop(done_tx);
+        if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+            tracing::warn!(drain_ms = drain.as_millis() as u64, "drain deadline passed with connections still busy");
+        }
+        tokio::task::spawn_blocking(move || broker.shutdown()).await??;
+        Ok(())
     }
-    tokio::task::spawn_blocking(move || broker.shutdown()).await??;
-    Ok(())
 }
 
 struct AcceptCtx {

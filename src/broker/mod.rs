@@ -14,7 +14,6 @@ use error::BrokerError;
 use partition::Partition;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use topic_config::TopicConfig;
 use uuid::Uuid;
@@ -70,10 +69,11 @@ pub struct Broker {
     metadata_lock: std::sync::Mutex<()>,
     /// Bumped on every append; long-polling fetches wait on it.
     appended: tokio::sync::watch::Sender<u64>,
-    /// Set once recovery has finished and listeners are bound (/readyz).
-    ready: AtomicBool,
     /// Whether the previous run ended cleanly (recovery scans skipped).
     pub recovered_clean: bool,
+    /// Where each listener really bound (port 0 in the config picks one); used when
+    /// a listener has no `advertised` address.
+    bound: RwLock<BTreeMap<String, std::net::SocketAddr>>,
 }
 
 impl Broker {
@@ -96,8 +96,8 @@ impl Broker {
             topics: RwLock::new(BTreeMap::new()),
             metadata_lock: std::sync::Mutex::new(()),
             appended,
-            ready: AtomicBool::new(false),
             recovered_clean: clean,
+            bound: RwLock::new(BTreeMap::new()),
         };
         broker.load_topics(clean)?;
         tracing::info!(
@@ -116,12 +116,12 @@ impl Broker {
         &self.data_dir
     }
 
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::SeqCst);
+    pub fn set_bound_address(&self, listener: &str, addr: std::net::SocketAddr) {
+        self.bound.write().expect("lock").insert(listener.to_string(), addr);
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+    pub fn bound_address(&self, listener: &str) -> Option<std::net::SocketAddr> {
+        self.bound.read().expect("lock").get(listener).copied()
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {

@@ -31,9 +31,11 @@ impl Ctx<'_> {
     pub fn advertised(&self) -> (String, u16) {
         let listeners = &self.broker.config.listeners;
         let l = listeners.iter().find(|l| *l.name == *self.conn.listener).unwrap_or(&listeners[0]);
+        let bound = self.broker.bound_address(&l.name).unwrap_or(l.bind);
+        let fallback = || (bound.ip().to_string(), bound.port());
         match &l.advertised {
-            Some(a) => parse_host_port(a).unwrap_or_else(|_| (l.bind.ip().to_string(), l.bind.port())),
-            None => (l.bind.ip().to_string(), l.bind.port()),
+            Some(a) => parse_host_port(a).unwrap_or_else(|_| fallback()),
+            None => fallback(),
         }
     }
 }
