@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
 use anyhow::Context as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -48,7 +48,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     crate::alloc::check_overcommit();
     let config = Arc::new(config);
     let health = Arc::new(Health::default());
-    let admin = TcpListener::bind(config.admin.bind).await.with_context(|| format!("admin.bind {}", config.admin.bind))?;
+    let admin =
+        TcpListener::bind(config.admin.bind).await.with_context(|| format!("admin.bind {}", config.admin.bind))?;
     let admin_addr = admin.local_addr()?;
     tracing::info!(addr = %admin_addr, "admin endpoint listening");
     tokio::spawn(admin::serve(admin, health.clone()));

@@ -40,6 +40,8 @@ pub enum BrokerError {
     InvalidTransactionTimeout(String),
     #[error("{0}")]
     NotEnoughReplicas(String),
+    #[error("{0}")]
+    UnsupportedCompressionType(String),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("{0}")]
@@ -68,6 +70,7 @@ impl BrokerError {
             UnsupportedForMessageFormat(_) => ResponseError::UnsupportedForMessageFormat,
             InvalidTransactionTimeout(_) => ResponseError::InvalidTransactionTimeout,
             NotEnoughReplicas(_) => ResponseError::NotEnoughReplicas,
+            UnsupportedCompressionType(_) => ResponseError::UnsupportedCompressionType,
             Storage(_) => ResponseError::KafkaStorageError,
             ResourceNotFound(_) => ResponseError::ResourceNotFound,
         }

@@ -300,6 +300,31 @@ impl Broker {
         Ok(())
     }
 
+    /// Replaces a topic's overrides with exactly `pairs` (the legacy AlterConfigs).
+    pub fn replace_topic_config(
+        &self,
+        name: &str,
+        pairs: &[(&str, &str)],
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _guard = self.metadata_lock.lock().expect("lock");
+        let topic = self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let next = TopicConfig::from_pairs(pairs.iter().copied())?;
+        if validate_only {
+            return Ok(());
+        }
+        self.install_topic_config(&topic, next)
+    }
+
+    fn install_topic_config(&self, topic: &Topic, next: TopicConfig) -> Result<(), BrokerError> {
+        let settings = next.log_settings(&self.config.broker);
+        *topic.config.write().expect("lock") = next;
+        for p in topic.partitions() {
+            p.set_settings(settings);
+        }
+        self.persist()
+    }
+
     /// Applies incremental config operations (SET = 0, DELETE = 1, APPEND = 2,
     /// SUBTRACT = 3) atomically: all or nothing.
     pub fn alter_topic_config(
@@ -335,12 +360,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let settings = next.log_settings(&self.config.broker);
-        *topic.config.write().expect("lock") = next;
-        for p in topic.partitions() {
-            p.set_settings(settings);
-        }
-        self.persist()
+        self.install_topic_config(&topic, next)
     }
 }
 

@@ -17,6 +17,8 @@ const MIN_BATCH_LENGTH: i32 = (HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32;
 const CRC_START: usize = 21;
 
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
+/// The compression codec id of zstd in the attributes.
+pub const COMPRESSION_ZSTD: i16 = 4;
 const ATTR_TIMESTAMP_TYPE: i16 = 0x08;
 const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
@@ -167,6 +169,24 @@ pub fn split_and_validate(records: &Bytes, batch_bytes_max: usize) -> Result<Vec
         return Err(BatchError::Invalid("no record batch in the request"));
     }
     Ok(out)
+}
+
+/// Some producers (Sarama before 1.26, for one) leave the batch's max timestamp at
+/// -1. Kafka derives it from the records; so do we, on this rare path only (it
+/// decompresses), so that retention and timestamp lookups see the real times.
+/// Returns the repaired header, with the CRC recomputed.
+pub fn repair_max_timestamp(batch: &mut [u8], h: &BatchHeader) -> Result<BatchHeader, BatchError> {
+    let mut buf = Bytes::copy_from_slice(batch);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+        .map_err(|_| BatchError::Invalid("records cannot be decoded"))?;
+    let max = set.records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
+    if set.records.len() != h.record_count as usize {
+        return Err(BatchError::Invalid("record count does not match the records"));
+    }
+    batch[35..43].copy_from_slice(&max.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(BatchHeader { max_timestamp: max, crc, ..*h })
 }
 
 /// Writes the broker-assigned fields into a batch in place. `append_time_ms` is

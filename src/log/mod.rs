@@ -171,8 +171,11 @@ impl Log {
         let mut next = first_offset;
         for h in headers {
             let size = h.size_bytes();
-            batch::patch(&mut buf[pos..pos + size], next, leader_epoch, log_append_time_ms);
             let mut ph = *h;
+            if h.max_timestamp < 0 && log_append_time_ms.is_none() {
+                ph = batch::repair_max_timestamp(&mut buf[pos..pos + size], h)?;
+            }
+            batch::patch(&mut buf[pos..pos + size], next, leader_epoch, log_append_time_ms);
             ph.base_offset = next;
             ph.partition_leader_epoch = leader_epoch;
             if let Some(ts) = log_append_time_ms {
@@ -430,6 +433,25 @@ mod tests {
             assert_eq!(log.log_end_offset(), 5);
             assert_eq!(log.offset_for_timestamp(150, 5).unwrap(), Some((3, 200)));
         }
+    }
+
+    #[test]
+    fn missing_max_timestamp_is_derived_from_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), settings(), false, 0).unwrap();
+        append(&mut log, 2, 100);
+        // a batch as Sarama 1.22 writes it: max timestamp -1
+        let mut raw = make_batch(3, 500);
+        raw[35..43].copy_from_slice(&(-1i64).to_be_bytes());
+        let crc = crc32c::crc32c(&raw[21..]);
+        raw[17..21].copy_from_slice(&crc.to_be_bytes());
+        let b = Bytes::from(raw);
+        let h = batch::split_and_validate(&b, 1 << 20).unwrap();
+        log.append(&b, &h, 0, None, 1000).unwrap();
+        assert_eq!(log.offset_for_timestamp(400, 5).unwrap(), Some((2, 500)));
+        assert_eq!(log.max_timestamp(), Some((4, 500)));
+        let stored = log.read(2, 1 << 20, 5, true).unwrap().records;
+        assert_eq!(batch::validate(&stored).unwrap().max_timestamp, 500);
     }
 
     #[test]

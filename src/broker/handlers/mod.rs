@@ -1,5 +1,6 @@
 //! One file per Kafka API: typed request in, core calls, typed response out.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;

@@ -18,6 +18,8 @@ use std::sync::Arc;
 const ACKS_NONE: i16 = 0;
 const ACKS_LEADER: i16 = 1;
 const ACKS_ALL: i16 = -1;
+/// Kafka accepts zstd batches only from Produce v7 on (KIP-110).
+const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
 
 /// What the connection does after a produce.
 pub enum Outcome {
@@ -105,6 +107,12 @@ fn append_partition(
     let settings = b.produce_settings(topic);
     let records: Bytes = pd.records.clone().unwrap_or_default();
     let headers = batch::split_and_validate(&records, settings.max_message_bytes)?;
+    if ctx.version < ZSTD_PRODUCE_VERSION_MIN && headers.iter().any(|h| h.compression() == batch::COMPRESSION_ZSTD) {
+        return Err(BrokerError::UnsupportedCompressionType(format!(
+            "zstd-compressed batches need Produce v{ZSTD_PRODUCE_VERSION_MIN}+, got v{}",
+            ctx.version
+        )));
+    }
     if headers.iter().any(|h| h.is_transactional() || h.is_control()) {
         return Err(BrokerError::InvalidRecord(
             "transactional and control batches are not supported by this broker".into(),
