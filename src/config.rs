@@ -143,6 +143,22 @@ pub struct BrokerConfig {
     pub message_max_bytes: i32,
     #[serde(rename = "log.message.timestamp.type")]
     pub log_message_timestamp_type: TimestampType,
+    #[serde(rename = "group.min.session.timeout.ms")]
+    pub group_min_session_timeout_ms: i32,
+    #[serde(rename = "group.max.session.timeout.ms")]
+    pub group_max_session_timeout_ms: i32,
+    #[serde(rename = "group.initial.rebalance.delay.ms")]
+    pub group_initial_rebalance_delay_ms: i64,
+    #[serde(rename = "group.max.size")]
+    pub group_max_size: i32,
+    #[serde(rename = "offsets.topic.num.partitions")]
+    pub offsets_topic_num_partitions: i32,
+    #[serde(rename = "offsets.retention.minutes")]
+    pub offsets_retention_minutes: i64,
+    #[serde(rename = "offsets.retention.check.interval.ms")]
+    pub offsets_retention_check_interval_ms: i64,
+    #[serde(rename = "offset.metadata.max.bytes")]
+    pub offset_metadata_max_bytes: i32,
 }
 
 impl Default for BrokerConfig {
@@ -163,6 +179,14 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: i64::MAX,
             message_max_bytes: 1_048_588,
             log_message_timestamp_type: TimestampType::CreateTime,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_max_size: i32::MAX,
+            offsets_topic_num_partitions: 50,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
         }
     }
 }
@@ -253,6 +277,11 @@ impl BrokerConfig {
             ("log.flush.interval.messages", self.log_flush_interval_messages),
             ("log.flush.interval.ms", self.log_flush_interval_ms),
             ("message.max.bytes", self.message_max_bytes as i64),
+            ("group.min.session.timeout.ms", self.group_min_session_timeout_ms as i64),
+            ("group.max.size", self.group_max_size as i64),
+            ("offsets.topic.num.partitions", self.offsets_topic_num_partitions as i64),
+            ("offsets.retention.minutes", self.offsets_retention_minutes),
+            ("offsets.retention.check.interval.ms", self.offsets_retention_check_interval_ms),
         ];
         for (key, v) in positive {
             if v < 1 {
@@ -270,6 +299,18 @@ impl BrokerConfig {
                 "broker.default.replication.factor",
                 "a single node can only hold replication factor 1",
             ));
+        }
+        if self.group_max_session_timeout_ms < self.group_min_session_timeout_ms {
+            return Err(key_error("broker.group.max.session.timeout.ms", "must be ≥ group.min.session.timeout.ms"));
+        }
+        if self.group_initial_rebalance_delay_ms < 0 {
+            return Err(key_error("broker.group.initial.rebalance.delay.ms", "must be ≥ 0"));
+        }
+        if self.offset_metadata_max_bytes < 0 {
+            return Err(key_error("broker.offset.metadata.max.bytes", "must be ≥ 0"));
+        }
+        if self.offsets_topic_num_partitions > crate::broker::metadata::PARTITIONS_PER_TOPIC_MAX {
+            return Err(key_error("broker.offsets.topic.num.partitions", "must be ≤ 10000"));
         }
         if self.log_retention_ms < -1 {
             return Err(key_error("broker.log.retention.ms", "must be ≥ -1 (-1 = keep forever)"));

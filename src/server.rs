@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 /// How often flush.ms and pending maintenance are checked.
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+/// Granularity of group timers (sessions, rebalance deadlines).
+const GROUP_TICK: Duration = Duration::from_millis(100);
 
 /// A started server: its bound addresses and the handle that stops it.
 pub struct RunningServer {
@@ -84,7 +86,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         };
         tokio::spawn(accept_loop(sock, ctx));
     }
-    tokio::spawn(maintenance(broker.clone(), shutdown_rx));
+    tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(group_ticker(broker.clone(), shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
@@ -169,6 +172,24 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         }
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || b.tick(retention)).await;
+    }
+}
+
+/// Drives group timers: session expiry, rebalance and initial-delay deadlines.
+async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let expire_every = Duration::from_millis(broker.config.broker.offsets_retention_check_interval_ms as u64);
+    let mut last_expiry = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(GROUP_TICK);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let expire = last_expiry.elapsed() >= expire_every;
+        if expire {
+            last_expiry = tokio::time::Instant::now();
+        }
+        broker.groups.tick(&broker, crate::time::now_ms(), expire);
     }
 }
 

@@ -142,6 +142,9 @@ impl Broker {
     /// Validates a new topic without creating it.
     pub fn check_new_topic(&self, t: &NewTopic<'_>) -> Result<TopicConfig, BrokerError> {
         validate_topic_name(t.name)?;
+        if t.name == super::group::OFFSETS_TOPIC {
+            return Err(BrokerError::InvalidTopic(format!("{} is reserved for internal use", t.name)));
+        }
         let topics = self.topics.read().expect("lock");
         if topics.contains_key(t.name) {
             return Err(BrokerError::TopicAlreadyExists(t.name.to_string()));
@@ -205,6 +208,43 @@ impl Broker {
             return Err(e);
         }
         tracing::info!(topic = t.name, partitions = count, id = %topic.id, "topic created");
+        Ok(topic)
+    }
+
+    /// Creates an internal topic (name starting with `__`) with fixed configs that
+    /// user topics may not set (e.g. `cleanup.policy=compact`).
+    pub fn create_internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<Arc<Topic>, BrokerError> {
+        let _guard = self.metadata_lock.lock().expect("lock");
+        if let Some(t) = self.topic(name) {
+            return Ok(t);
+        }
+        let config = TopicConfig { overrides: configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let settings = config.log_settings(&self.config.broker);
+        let mut parts = Vec::with_capacity(partitions as usize);
+        for i in 0..partitions {
+            parts.push(Arc::new(Partition::open(
+                &self.partition_dir(name, i),
+                i,
+                settings,
+                true,
+                self.node_id(),
+                now_ms(),
+            )?));
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            config: RwLock::new(config),
+            partitions: RwLock::new(parts),
+        });
+        self.topics.write().expect("lock").insert(name.to_string(), topic.clone());
+        self.persist()?;
+        tracing::info!(topic = name, partitions, "internal topic created");
         Ok(topic)
     }
 

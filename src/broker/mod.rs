@@ -2,6 +2,7 @@
 //! background work (flush, retention) that keeps them healthy.
 
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod partition;
@@ -74,6 +75,8 @@ pub struct Broker {
     /// Where each listener really bound (port 0 in the config picks one); used when
     /// a listener has no `advertised` address.
     bound: RwLock<BTreeMap<String, std::net::SocketAddr>>,
+    /// Consumer groups and committed offsets.
+    pub groups: group::GroupCoordinator,
 }
 
 impl Broker {
@@ -90,7 +93,6 @@ impl Broker {
         }
         let (appended, _) = tokio::sync::watch::channel(0);
         let broker = Broker {
-            config,
             cluster_id,
             data_dir,
             topics: RwLock::new(BTreeMap::new()),
@@ -98,8 +100,11 @@ impl Broker {
             appended,
             recovered_clean: clean,
             bound: RwLock::new(BTreeMap::new()),
+            groups: group::GroupCoordinator::new(&config.broker),
+            config,
         };
         broker.load_topics(clean)?;
+        broker.groups.restore(&broker, now_ms())?;
         tracing::info!(
             clean_shutdown = clean,
             topics = broker.topics.read().expect("lock").len(),
@@ -173,6 +178,18 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// The internal offsets topic, created on first use.
+    pub fn offsets_topic(&self, partitions: i32) -> Result<Arc<Topic>, BrokerError> {
+        if let Some(t) = self.topic(group::OFFSETS_TOPIC) {
+            return Ok(t);
+        }
+        self.create_internal_topic(
+            group::OFFSETS_TOPIC,
+            partitions,
+            &[("cleanup.policy", "compact"), ("segment.bytes", group::OFFSETS_SEGMENT_BYTES)],
+        )
     }
 
     /// Flushes every log and writes the clean-shutdown marker.

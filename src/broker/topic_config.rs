@@ -123,6 +123,7 @@ impl TopicConfig {
             flush_ms: self.long("flush.ms", broker.log_flush_interval_ms),
             retention_ms: self.long("retention.ms", broker.log_retention_ms),
             retention_bytes: self.long("retention.bytes", broker.log_retention_bytes),
+            compact: self.overrides.get("cleanup.policy").is_some_and(|p| p.contains("compact")),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct LogSettings {
     pub flush_ms: i64,
     pub retention_ms: i64,
     pub retention_bytes: i64,
+    /// `cleanup.policy=compact`: segments are never deleted by time or size.
+    pub compact: bool,
 }
 
 impl LogSettings {
@@ -331,6 +333,9 @@ impl Log {
     /// the log start offset. Returns how many were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let mut deleted = 0;
+        if self.settings.compact {
+            return Ok(0);
+        }
         let mut size: i64 = self.size_bytes() as i64;
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
@@ -400,6 +405,7 @@ mod tests {
             flush_ms: i64::MAX,
             retention_ms: -1,
             retention_bytes: -1,
+            compact: false,
         }
     }
 

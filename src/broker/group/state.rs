@@ -245,7 +245,10 @@ impl Group {
         if req.session_timeout_ms < s.min_session_timeout_ms || req.session_timeout_ms > s.max_session_timeout_ms {
             return err(GroupError::InvalidSessionTimeout);
         }
-        if req.protocol_type.is_empty() || req.protocols.is_empty() || !self.supports(&req.protocol_type, &req.protocols) {
+        if req.protocol_type.is_empty()
+            || req.protocols.is_empty()
+            || !self.supports(&req.protocol_type, &req.protocols)
+        {
             return err(GroupError::InconsistentGroupProtocol);
         }
         if req.member_id.is_empty() {
@@ -298,16 +301,28 @@ impl Group {
     /// A static member restarted: it takes over its old slot under a new member id,
     /// and the old id is fenced. A stable group with unchanged protocols does not
     /// rebalance (KIP-345).
-    fn rejoin_static(&mut self, req: JoinRequest, instance: String, old_id: String, now_ms: i64) -> (Reply<JoinResult>, Vec<Completion>) {
+    fn rejoin_static(
+        &mut self,
+        req: JoinRequest,
+        instance: String,
+        old_id: String,
+        now_ms: i64,
+    ) -> (Reply<JoinResult>, Vec<Completion>) {
         let new_id = self.new_member_id(&req.client_id, now_ms);
         let mut member = self.members.remove(&old_id).expect("static map points at a member");
         let protocols_same = member.same_protocols(&req.protocols);
         let mut completions = Vec::new();
         if member.awaiting_join {
-            completions.push(Completion::Join { member_id: old_id.clone(), result: JoinResult::error(&old_id, GroupError::FencedInstanceId) });
+            completions.push(Completion::Join {
+                member_id: old_id.clone(),
+                result: JoinResult::error(&old_id, GroupError::FencedInstanceId),
+            });
         }
         if member.awaiting_sync {
-            completions.push(Completion::Sync { member_id: old_id.clone(), result: SyncResult::error(GroupError::FencedInstanceId) });
+            completions.push(Completion::Sync {
+                member_id: old_id.clone(),
+                result: SyncResult::error(GroupError::FencedInstanceId),
+            });
         }
         member.id = new_id.clone();
         member.client_id = req.client_id.clone();
@@ -424,7 +439,8 @@ impl Group {
             return (Reply::Parked { member_id }, completions);
         }
         // completed right away: hand this member its answer directly
-        let pos = completions.iter().position(|c| matches!(c, Completion::Join { member_id: m, .. } if *m == member_id));
+        let pos =
+            completions.iter().position(|c| matches!(c, Completion::Join { member_id: m, .. } if *m == member_id));
         match pos {
             Some(i) => match completions.remove(i) {
                 Completion::Join { result, .. } => (Reply::Now(result), completions),
@@ -440,7 +456,10 @@ impl Group {
             // syncs waiting for the old generation's assignment must rejoin
             for m in self.members.values_mut().filter(|m| m.awaiting_sync) {
                 m.awaiting_sync = false;
-                completions.push(Completion::Sync { member_id: m.id.clone(), result: SyncResult::error(GroupError::RebalanceInProgress) });
+                completions.push(Completion::Sync {
+                    member_id: m.id.clone(),
+                    result: SyncResult::error(GroupError::RebalanceInProgress),
+                });
             }
         }
         let initial = self.state == GroupState::Empty && self.settings.initial_rebalance_delay_ms > 0;
@@ -512,7 +531,11 @@ impl Group {
                 *votes.entry(name.as_str()).or_default() += 1;
             }
         }
-        votes.into_iter().max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name))).map(|(n, _)| n.to_string()).unwrap_or_default()
+        votes
+            .into_iter()
+            .max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name)))
+            .map(|(n, _)| n.to_string())
+            .unwrap_or_default()
     }
 
     fn join_result_for(&self, member_id: &str) -> JoinResult {
@@ -625,7 +648,13 @@ impl Group {
         }
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation_id: i32, now_ms: i64) -> Result<(), GroupError> {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
@@ -642,7 +671,12 @@ impl Group {
     }
 
     /// A member leaves (by member id, or by instance id for static members).
-    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now_ms: i64) -> (Result<(), GroupError>, Vec<Completion>) {
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now_ms: i64,
+    ) -> (Result<(), GroupError>, Vec<Completion>) {
         if self.state == GroupState::Dead {
             return (Err(GroupError::CoordinatorNotAvailable), vec![]);
         }
@@ -670,10 +704,16 @@ impl Group {
         let mut completions = Vec::new();
         if let Some(m) = self.members.get(id) {
             if m.awaiting_join {
-                completions.push(Completion::Join { member_id: id.to_string(), result: JoinResult::error(id, GroupError::UnknownMemberId) });
+                completions.push(Completion::Join {
+                    member_id: id.to_string(),
+                    result: JoinResult::error(id, GroupError::UnknownMemberId),
+                });
             }
             if m.awaiting_sync {
-                completions.push(Completion::Sync { member_id: id.to_string(), result: SyncResult::error(GroupError::UnknownMemberId) });
+                completions.push(Completion::Sync {
+                    member_id: id.to_string(),
+                    result: SyncResult::error(GroupError::UnknownMemberId),
+                });
             }
         }
         self.remove_member(id);
@@ -701,7 +741,9 @@ impl Group {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| !m.awaiting_join && !m.awaiting_sync && now_ms - m.last_heartbeat_ms > m.session_timeout_ms as i64)
+            .filter(|m| {
+                !m.awaiting_join && !m.awaiting_sync && now_ms - m.last_heartbeat_ms > m.session_timeout_ms as i64
+            })
             .map(|m| m.id.clone())
             .collect();
         for id in expired {
@@ -712,7 +754,8 @@ impl Group {
                 GroupState::PreparingRebalance => completions.extend(self.complete_join(now_ms)),
                 GroupState::CompletingRebalance => {
                     // members that never synced are dropped; the rest rebalance
-                    let laggards: Vec<String> = self.members.values().filter(|m| !m.awaiting_sync).map(|m| m.id.clone()).collect();
+                    let laggards: Vec<String> =
+                        self.members.values().filter(|m| !m.awaiting_sync).map(|m| m.id.clone()).collect();
                     for id in laggards {
                         completions.extend(self.member_gone(&id, now_ms));
                     }
@@ -737,7 +780,15 @@ impl Group {
 
     /// Restores a group persisted as Stable (after a restart): members keep their
     /// generation and assignment and must heartbeat within their session.
-    pub fn restore_stable(&mut self, generation_id: i32, protocol_type: String, protocol_name: Option<String>, leader: Option<String>, members: Vec<Member>, now_ms: i64) {
+    pub fn restore_stable(
+        &mut self,
+        generation_id: i32,
+        protocol_type: String,
+        protocol_name: Option<String>,
+        leader: Option<String>,
+        members: Vec<Member>,
+        now_ms: i64,
+    ) {
         self.generation_id = generation_id;
         self.protocol_type = Some(protocol_type);
         self.protocol_name = protocol_name;
@@ -751,5 +802,246 @@ impl Group {
         }
         let state = if self.members.is_empty() { GroupState::Empty } else { GroupState::Stable };
         self.transition(state, now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETTINGS: GroupSettings = GroupSettings {
+        min_session_timeout_ms: 100,
+        max_session_timeout_ms: 100_000,
+        initial_rebalance_delay_ms: 0,
+        max_size: 10,
+    };
+
+    fn req(member_id: &str, instance: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.into(),
+            instance_id: instance.map(String::from),
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 1_000,
+            rebalance_timeout_ms: 5_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+            require_known_member_id: false,
+        }
+    }
+
+    fn joined(reply: Reply<JoinResult>) -> JoinResult {
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Parked { member_id } => panic!("{member_id} is parked"),
+        }
+    }
+
+    /// One member joins and syncs: generation 1, Stable.
+    fn stable_single(g: &mut Group) -> String {
+        let (r, _) = g.join(req("", None), 0);
+        let r = joined(r);
+        assert_eq!(r.error, None);
+        assert_eq!(r.generation_id, 1);
+        assert_eq!(r.leader, r.member_id);
+        let (s, _) = g.sync(&r.member_id, None, 1, None, vec![(r.member_id.clone(), Bytes::from_static(b"a1"))], 0);
+        assert!(matches!(s, Reply::Now(SyncResult { error: None, .. })));
+        assert_eq!(g.state, GroupState::Stable);
+        r.member_id
+    }
+
+    #[test]
+    fn member_id_required_round_trip() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let mut r = req("", None);
+        r.require_known_member_id = true;
+        let first = joined(g.join(r.clone(), 0).0);
+        assert_eq!(first.error, Some(GroupError::MemberIdRequired));
+        assert!(!first.member_id.is_empty());
+        r.member_id = first.member_id.clone();
+        let second = joined(g.join(r, 0).0);
+        assert_eq!(second.error, None);
+        assert_eq!(second.member_id, first.member_id);
+    }
+
+    #[test]
+    fn second_member_triggers_rebalance_and_leader_assigns() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        // b joins: parked until a rejoins
+        let (rb, _) = g.join(req("", None), 10);
+        let Reply::Parked { member_id: b } = rb else { panic!("b should wait") };
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert_eq!(g.heartbeat(&a, None, 1, 11), Err(GroupError::RebalanceInProgress));
+        let (ra, completions) = g.join(req(&a, None), 12);
+        let ra = joined(ra);
+        assert_eq!(ra.generation_id, 2);
+        assert_eq!(ra.leader, a, "the existing leader keeps leadership");
+        assert_eq!(ra.members.len(), 2);
+        assert!(
+            matches!(&completions[..], [Completion::Join { member_id, result }] if *member_id == b && result.members.is_empty())
+        );
+        // follower syncs first and waits; the leader's sync releases it
+        let (sb, _) = g.sync(&b, None, 2, None, vec![], 13);
+        assert!(matches!(sb, Reply::Parked { .. }));
+        let (sa, done) = g.sync(
+            &a,
+            None,
+            2,
+            None,
+            vec![(a.clone(), Bytes::from_static(b"A")), (b.clone(), Bytes::from_static(b"B"))],
+            14,
+        );
+        assert!(matches!(sa, Reply::Now(SyncResult { ref assignment, .. }) if &assignment[..] == b"A"));
+        assert!(matches!(&done[..], [Completion::Sync { result, .. }] if &result.assignment[..] == b"B"));
+        assert_eq!(g.state, GroupState::Stable);
+    }
+
+    #[test]
+    fn stale_generation_and_unknown_member_are_rejected() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        assert_eq!(g.heartbeat(&a, None, 0, 1), Err(GroupError::IllegalGeneration));
+        assert_eq!(g.heartbeat("nobody", None, 1, 1), Err(GroupError::UnknownMemberId));
+        assert_eq!(g.heartbeat(&a, None, 1, 1), Ok(()));
+        let (s, _) = g.sync(&a, None, 7, None, vec![], 1);
+        assert!(matches!(s, Reply::Now(SyncResult { error: Some(GroupError::IllegalGeneration), .. })));
+    }
+
+    #[test]
+    fn inconsistent_protocols_and_size_limit() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        stable_single(&mut g);
+        let mut other = req("", None);
+        other.protocols = vec![("roundrobin-only".into(), Bytes::new())];
+        assert_eq!(joined(g.join(other, 1).0).error, Some(GroupError::InconsistentGroupProtocol));
+        let mut wrong_type = req("", None);
+        wrong_type.protocol_type = "connect".into();
+        assert_eq!(joined(g.join(wrong_type, 1).0).error, Some(GroupError::InconsistentGroupProtocol));
+        let mut small = Group::new("s", GroupSettings { max_size: 1, ..SETTINGS }, 0);
+        stable_single(&mut small);
+        assert_eq!(joined(small.join(req("", None), 1).0).error, Some(GroupError::GroupMaxSizeReached));
+        let mut bad = req("", None);
+        bad.session_timeout_ms = 1;
+        assert_eq!(joined(g.join(bad, 1).0).error, Some(GroupError::InvalidSessionTimeout));
+    }
+
+    #[test]
+    fn session_expiry_evicts_and_empties() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        assert!(g.tick(900).is_empty());
+        assert_eq!(g.heartbeat(&a, None, 1, 900), Ok(()));
+        g.tick(1_800);
+        assert_eq!(g.state, GroupState::Stable);
+        g.tick(2_000);
+        assert_eq!(g.state, GroupState::Empty);
+        assert!(g.members.is_empty());
+        assert_eq!(g.heartbeat(&a, None, 1, 2_001), Err(GroupError::UnknownMemberId));
+    }
+
+    #[test]
+    fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_deadline() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        let (rb, _) = g.join(req("", None), 100);
+        let Reply::Parked { member_id: b } = rb else { panic!() };
+        // a keeps heartbeating (told to rejoin) but never rejoins
+        assert_eq!(g.heartbeat(&a, None, 1, 900), Err(GroupError::RebalanceInProgress));
+        let done = g.tick(100 + 5_000);
+        assert!(done
+            .iter()
+            .any(|c| matches!(c, Completion::Join { member_id, result } if *member_id == b && result.leader == b)));
+        assert!(!g.members.contains_key(&a));
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        assert_eq!(g.generation_id, 2);
+    }
+
+    #[test]
+    fn leave_rebalances_remaining_members_and_moves_leadership() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        let Reply::Parked { member_id: b } = g.join(req("", None), 1).0 else { panic!() };
+        g.join(req(&a, None), 2);
+        g.sync(&b, None, 2, None, vec![], 3);
+        g.sync(&a, None, 2, None, vec![], 3);
+        assert_eq!(g.state, GroupState::Stable);
+        let (r, _) = g.leave(&a, None, 4);
+        assert_eq!(r, Ok(()));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        let rb = joined(g.join(req(&b, None), 5).0);
+        assert_eq!(rb.leader, b, "leadership moves to a remaining member");
+        assert_eq!(rb.generation_id, 3);
+        assert_eq!(g.leave("ghost", None, 6).0, Err(GroupError::UnknownMemberId));
+    }
+
+    #[test]
+    fn static_member_restart_within_session_does_not_rebalance() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let r = joined(g.join(req("", Some("inst-1")), 0).0);
+        g.sync(&r.member_id, Some("inst-1"), 1, None, vec![(r.member_id.clone(), Bytes::from_static(b"mine"))], 0);
+        assert_eq!(g.state, GroupState::Stable);
+        // restarted process: unknown member id, same instance id
+        let again = joined(g.join(req("", Some("inst-1")), 500).0);
+        assert_eq!(again.error, None);
+        assert_eq!(again.generation_id, 1, "no new generation");
+        assert_eq!(g.state, GroupState::Stable);
+        assert_ne!(again.member_id, r.member_id);
+        let (s, _) = g.sync(&again.member_id, Some("inst-1"), 1, None, vec![], 501);
+        assert!(matches!(s, Reply::Now(SyncResult { ref assignment, .. }) if &assignment[..] == b"mine"));
+        // the old incarnation is fenced
+        assert_eq!(g.heartbeat(&r.member_id, Some("inst-1"), 1, 502), Err(GroupError::FencedInstanceId));
+        assert_eq!(g.leave(&r.member_id, Some("inst-1"), 503).0, Err(GroupError::FencedInstanceId));
+    }
+
+    #[test]
+    fn initial_delay_waits_for_more_members() {
+        let mut g = Group::new("g", GroupSettings { initial_rebalance_delay_ms: 300, ..SETTINGS }, 0);
+        let Reply::Parked { member_id: a } = g.join(req("", None), 0).0 else { panic!("delayed") };
+        assert!(g.tick(200).is_empty());
+        let Reply::Parked { member_id: b } = g.join(req("", None), 250).0 else { panic!("delayed") };
+        // the window extends to 250 + 300
+        assert!(g.tick(500).is_empty());
+        let done = g.tick(560);
+        assert_eq!(done.len(), 2);
+        assert_eq!(g.generation_id, 1);
+        assert!(g.members.contains_key(&a) && g.members.contains_key(&b));
+    }
+
+    #[test]
+    fn rejoin_during_completing_rebalance_gets_the_same_generation() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let r = joined(g.join(req("", None), 0).0);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let again = joined(g.join(req(&r.member_id, None), 1).0);
+        assert_eq!(again.generation_id, r.generation_id);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+    }
+
+    #[test]
+    fn leader_that_never_syncs_causes_a_new_rebalance() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        let Reply::Parked { member_id: b } = g.join(req("", None), 1).0 else { panic!() };
+        g.join(req(&a, None), 2);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let (sb, _) = g.sync(&b, None, 2, None, vec![], 3);
+        assert!(matches!(sb, Reply::Parked { .. }));
+        // the leader (a) never syncs: after the rebalance timeout it is dropped
+        let done = g.tick(2 + 5_000);
+        assert!(!g.members.contains_key(&a));
+        assert!(done.iter().any(|c| matches!(c, Completion::Sync { member_id, result } if *member_id == b && result.error == Some(GroupError::RebalanceInProgress))));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+    }
+
+    #[test]
+    fn only_empty_groups_can_be_deleted() {
+        let mut g = Group::new("g", SETTINGS, 0);
+        let a = stable_single(&mut g);
+        assert_eq!(g.delete(1), Err(GroupError::NonEmptyGroup));
+        assert_eq!(g.leave(&a, None, 2).0, Ok(()));
+        assert_eq!(g.state, GroupState::Empty);
+        assert_eq!(g.delete(3), Ok(()));
+        assert_eq!(g.state, GroupState::Dead);
     }
 }

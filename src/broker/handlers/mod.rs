@@ -4,14 +4,25 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::broker::error::BrokerError;
 use crate::broker::Broker;
@@ -25,6 +36,8 @@ pub struct Ctx<'a> {
     pub conn: &'a ConnInfo,
     /// The request's API version.
     pub version: i16,
+    /// The request header's client id ("" when absent).
+    pub client_id: &'a str,
 }
 
 impl Ctx<'_> {
