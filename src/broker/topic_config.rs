@@ -6,6 +6,9 @@ use crate::config::{BrokerConfig, TimestampType};
 use crate::log::LogSettings;
 use std::collections::BTreeMap;
 
+/// Kafka's default for how long tombstones stay in compacted topics (1 day).
+const DELETE_RETENTION_MS_DEFAULT: i64 = 86_400_000;
+
 /// Where a described value comes from (DescribeConfigs `config_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -28,6 +31,7 @@ enum Kind {
 const KEYS: &[(&str, Kind)] = &[
     ("cleanup.policy", Kind::CleanupPolicy),
     ("compression.type", Kind::CompressionType),
+    ("delete.retention.ms", Kind::Long { min: 0 }),
     ("flush.messages", Kind::Long { min: 1 }),
     ("flush.ms", Kind::Long { min: 0 }),
     ("index.interval.bytes", Kind::Int { min: 0 }),
@@ -124,6 +128,7 @@ impl TopicConfig {
             retention_ms: self.long("retention.ms", broker.log_retention_ms),
             retention_bytes: self.long("retention.bytes", broker.log_retention_bytes),
             compact: self.overrides.get("cleanup.policy").is_some_and(|p| p.contains("compact")),
+            delete_retention_ms: self.long("delete.retention.ms", DELETE_RETENTION_MS_DEFAULT),
         }
     }
 
@@ -149,6 +154,7 @@ fn broker_default(key: &str, b: &BrokerConfig) -> (String, ConfigSource) {
     match key {
         "cleanup.policy" => ("delete".into(), ConfigSource::Default),
         "compression.type" => ("producer".into(), ConfigSource::Default),
+        "delete.retention.ms" => (DELETE_RETENTION_MS_DEFAULT.to_string(), ConfigSource::Default),
         "flush.messages" => pick(b.log_flush_interval_messages, d.log_flush_interval_messages),
         "flush.ms" => pick(b.log_flush_interval_ms, d.log_flush_interval_ms),
         "index.interval.bytes" => pick(b.log_index_interval_bytes as i64, d.log_index_interval_bytes as i64),

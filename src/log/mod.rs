@@ -5,6 +5,7 @@
 //! operations of microseconds) but takes the clock as an argument.
 
 pub mod batch;
+pub mod compact;
 pub mod index;
 pub mod segment;
 
@@ -39,6 +40,8 @@ pub struct LogSettings {
     pub retention_bytes: i64,
     /// `cleanup.policy=compact`: segments are never deleted by time or size.
     pub compact: bool,
+    /// How long a compacted topic keeps tombstones (`delete.retention.ms`).
+    pub delete_retention_ms: i64,
 }
 
 impl LogSettings {
@@ -86,7 +89,7 @@ impl Log {
                 if let Ok(base) = stem.parse::<i64>() {
                     bases.push(base);
                 }
-            } else if name.ends_with(".tmp") {
+            } else if name.ends_with(".tmp") || name.ends_with(".cleaned") {
                 std::fs::remove_file(dir.join(&*name))?;
             }
         }
@@ -406,6 +409,7 @@ mod tests {
             retention_ms: -1,
             retention_bytes: -1,
             compact: false,
+            delete_retention_ms: 86_400_000,
         }
     }
 
