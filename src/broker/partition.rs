@@ -118,11 +118,19 @@ impl Partition {
     pub fn tick(&self, now_ms: i64, retention: bool) -> Result<usize, BrokerError> {
         let mut g = self.lock();
         g.log.tick(now_ms)?;
-        if retention {
-            Ok(g.log.apply_retention(now_ms)?)
-        } else {
-            Ok(0)
+        if !retention {
+            return Ok(0);
         }
+        let cleaned = g.log.compact(now_ms)?;
+        if cleaned.records_removed > 0 {
+            tracing::info!(
+                partition = self.index,
+                records = cleaned.records_removed,
+                segments = cleaned.segments_rewritten,
+                "log compacted"
+            );
+        }
+        Ok(g.log.apply_retention(now_ms)?)
     }
 
     pub fn flush(&self, now_ms: i64) -> Result<(), BrokerError> {
