@@ -14,6 +14,8 @@ pub const DEFAULT_CONFIG_YAML: &str = include_str!("../config/single-node.yaml")
 
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "GREGOR_";
+/// `GREGOR_…` variables that are not config overrides (read elsewhere).
+pub const ENV_RESERVED: &[&str] = &["GREGOR_LOG"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -222,6 +224,9 @@ impl Config {
     pub fn from_yaml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let mut value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
         for (var, raw) in env {
+            if ENV_RESERVED.contains(&var.as_str()) {
+                continue;
+            }
             if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
                 apply_env_override(&mut value, &var, rest, &raw)?;
             }
@@ -426,6 +431,7 @@ mod tests {
             ("GREGOR_LISTENERS__0__BIND".to_string(), "127.0.0.1:19092".to_string()),
             ("GREGOR_DATA_DIR".to_string(), "/tmp/x".to_string()),
             ("OTHER".to_string(), "ignored".to_string()),
+            ("GREGOR_LOG".to_string(), "debug".to_string()),
         ];
         let c = Config::from_yaml(DEFAULT_CONFIG_YAML, env).unwrap();
         assert_eq!(c.node_id, 7);

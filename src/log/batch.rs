@@ -181,17 +181,61 @@ pub fn split_and_validate(records: &Bytes, batch_bytes_max: usize) -> Result<Vec
 /// decompresses), so that retention and timestamp lookups see the real times.
 /// Returns the repaired header, with the CRC recomputed.
 pub fn repair_max_timestamp(batch: &mut [u8], h: &BatchHeader) -> Result<BatchHeader, BatchError> {
-    let mut buf = Bytes::copy_from_slice(batch);
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
-        .map_err(|_| BatchError::Invalid("records cannot be decoded"))?;
-    let max = set.records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
-    if set.records.len() != h.record_count as usize {
-        return Err(BatchError::Invalid("record count does not match the records"));
-    }
+    let timestamps = record_timestamps(batch, h)?;
+    let max = timestamps.iter().copied().max().unwrap_or(-1);
     batch[35..43].copy_from_slice(&max.to_be_bytes());
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     Ok(BatchHeader { max_timestamp: max, crc, ..*h })
+}
+
+/// The timestamp of every record in a batch, decompressing if needed. Reads only
+/// each record's length and timestamp delta: keys, values and headers are opaque
+/// bytes here, as they are to Kafka's broker.
+pub fn record_timestamps(batch: &[u8], h: &BatchHeader) -> Result<Vec<i64>, BatchError> {
+    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+    let mut body = Bytes::copy_from_slice(&batch[HEADER_BYTES..]);
+    let (base, count) = (h.base_timestamp, h.record_count);
+    let scan = |b: &mut Bytes| scan_timestamps(b, base, count);
+    let result = match h.compression() {
+        0 => scan(&mut body),
+        1 => Gzip::decompress(&mut body, scan),
+        2 => Snappy::decompress(&mut body, scan),
+        3 => Lz4::decompress(&mut body, scan),
+        COMPRESSION_ZSTD => Zstd::decompress(&mut body, scan),
+        _ => return Err(BatchError::Invalid("unknown compression codec")),
+    };
+    result.map_err(|e| {
+        tracing::debug!(error = %e, "cannot read record timestamps");
+        BatchError::Invalid("records cannot be decoded")
+    })
+}
+
+fn scan_timestamps(b: &mut Bytes, base_timestamp: i64, count: i32) -> anyhow::Result<Vec<i64>> {
+    let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
+    for _ in 0..count {
+        let len = read_varint(b)?;
+        anyhow::ensure!(len >= 0 && len as usize <= b.remaining(), "record length {len} exceeds the batch");
+        let mut rec = b.split_to(len as usize);
+        anyhow::ensure!(rec.has_remaining(), "empty record");
+        rec.advance(1); // attributes
+        out.push(base_timestamp.wrapping_add(read_varint(&mut rec)?));
+    }
+    Ok(out)
+}
+
+/// A zigzag varint (Kafka's varint and varlong).
+fn read_varint(b: &mut Bytes) -> anyhow::Result<i64> {
+    let mut raw: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        anyhow::ensure!(b.has_remaining(), "truncated varint");
+        let byte = b.get_u8();
+        raw |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    anyhow::bail!("varint longer than 10 bytes")
 }
 
 /// Writes the broker-assigned fields into a batch in place. `append_time_ms` is
@@ -287,6 +331,18 @@ pub(crate) mod tests {
         assert!(matches!(split_and_validate(&all, 10), Err(BatchError::TooLarge { .. })));
         assert_eq!(split_and_validate(&all.slice(..all.len() - 3), 1 << 20), Err(BatchError::Truncated));
         assert!(split_and_validate(&Bytes::new(), 100).is_err());
+    }
+
+    #[test]
+    fn record_timestamps_ignore_key_and_header_bytes() {
+        let b = make_batch(3, 1_000);
+        let h = validate(&b).unwrap();
+        // make_batch writes timestamp delta 0 for every record
+        assert_eq!(record_timestamps(&b, &h).unwrap(), vec![1_000, 1_000, 1_000]);
+        let mut v = Bytes::from_static(&[0x96, 0x01]);
+        assert_eq!(read_varint(&mut v).unwrap(), 75);
+        let mut neg = Bytes::from_static(&[0x03]);
+        assert_eq!(read_varint(&mut neg).unwrap(), -2);
     }
 
     #[test]

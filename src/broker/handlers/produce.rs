@@ -52,6 +52,9 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
                     } else {
                         topic.as_ref().map_err(clone_lookup_error).and_then(|t| append_partition(ctx, t, pd, acks))
                     };
+                    if let Err(e) = &outcome {
+                        tracing::debug!(conn = ctx.conn.id, topic = %td.name.as_str(), partition = pd.index, error = %e, "produce rejected");
+                    }
                     any_error |= outcome.is_err();
                     appended |= outcome.is_ok();
                     partition_response(ctx.version, pd.index, outcome)
