@@ -161,6 +161,8 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: i64,
     #[serde(rename = "offset.metadata.max.bytes")]
     pub offset_metadata_max_bytes: i32,
+    #[serde(rename = "producer.id.expiration.ms")]
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -189,6 +191,7 @@ impl Default for BrokerConfig {
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }
@@ -287,6 +290,7 @@ impl BrokerConfig {
             ("offsets.topic.num.partitions", self.offsets_topic_num_partitions as i64),
             ("offsets.retention.minutes", self.offsets_retention_minutes),
             ("offsets.retention.check.interval.ms", self.offsets_retention_check_interval_ms),
+            ("producer.id.expiration.ms", self.producer_id_expiration_ms),
         ];
         for (key, v) in positive {
             if v < 1 {

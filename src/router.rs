@@ -37,6 +37,7 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::InitProducerId, 0, 6),
 ];
 
 /// The versions of `api` we serve, if any.
@@ -105,6 +106,7 @@ async fn dispatch(b: Arc<Broker>, req: Request) -> Result<Response, StackError> 
             ResponseKind::IncrementalAlterConfigs(handlers::incremental_alter_configs::handle(&ctx, r))
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(handlers::describe_cluster::handle(&ctx, r)),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(handlers::init_producer_id::handle(&ctx, r)),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(handlers::find_coordinator::handle(&ctx, r)),
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(handlers::join_group::handle(&ctx, r).await),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(handlers::sync_group::handle(&ctx, r).await),

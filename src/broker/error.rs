@@ -42,6 +42,8 @@ pub enum BrokerError {
     NotEnoughReplicas(String),
     #[error("{0}")]
     UnsupportedCompressionType(String),
+    #[error(transparent)]
+    Producer(#[from] super::producer_state::ProducerError),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("{0}")]
@@ -71,6 +73,15 @@ impl BrokerError {
             InvalidTransactionTimeout(_) => ResponseError::InvalidTransactionTimeout,
             NotEnoughReplicas(_) => ResponseError::NotEnoughReplicas,
             UnsupportedCompressionType(_) => ResponseError::UnsupportedCompressionType,
+            Producer(p) => match p {
+                super::producer_state::ProducerError::OutOfOrderSequence { .. } => {
+                    ResponseError::OutOfOrderSequenceNumber
+                }
+                super::producer_state::ProducerError::InvalidProducerEpoch { .. } => {
+                    ResponseError::InvalidProducerEpoch
+                }
+                super::producer_state::ProducerError::UnknownProducerId(_) => ResponseError::UnknownProducerId,
+            },
             Storage(_) => ResponseError::KafkaStorageError,
             ResourceNotFound(_) => ResponseError::ResourceNotFound,
         }

@@ -6,6 +6,9 @@ pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod partition;
+pub mod producer_ids;
+pub mod producer_snapshot;
+pub mod producer_state;
 pub mod replica_state;
 pub mod topic_config;
 
@@ -77,6 +80,8 @@ pub struct Broker {
     bound: RwLock<BTreeMap<String, std::net::SocketAddr>>,
     /// Consumer groups and committed offsets.
     pub groups: group::GroupCoordinator,
+    /// Producer ids for idempotent producers.
+    pub producer_ids: producer_ids::ProducerIds,
 }
 
 impl Broker {
@@ -101,6 +106,7 @@ impl Broker {
             recovered_clean: clean,
             bound: RwLock::new(BTreeMap::new()),
             groups: group::GroupCoordinator::new(&config.broker),
+            producer_ids: producer_ids::ProducerIds::open(&config.data_dir)?,
             config,
         };
         broker.load_topics(clean)?;
@@ -167,7 +173,7 @@ impl Broker {
         let now = now_ms();
         for topic in self.topics() {
             for p in topic.partitions() {
-                match p.tick(now, retention) {
+                match p.tick(now, retention, self.config.broker.producer_id_expiration_ms) {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
@@ -197,7 +203,7 @@ impl Broker {
         let now = now_ms();
         for topic in self.topics() {
             for p in topic.partitions() {
-                p.flush(now)?;
+                p.close(now)?;
             }
         }
         let marker = self.data_dir.join(CLEAN_SHUTDOWN_MARKER);

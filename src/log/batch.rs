@@ -286,6 +286,23 @@ pub(crate) mod tests {
         b
     }
 
+    /// `make_batch` from an idempotent producer.
+    pub fn make_idempotent_batch(
+        count: i32,
+        timestamp: i64,
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+    ) -> Vec<u8> {
+        let mut b = make_batch(count, timestamp);
+        b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+        b[51..53].copy_from_slice(&epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_START..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
     fn zigzag(v: i32) -> u8 {
         let z = ((v << 1) ^ (v >> 31)) as u32;
         assert!(z < 128);

@@ -300,6 +300,20 @@ impl Log {
         i.saturating_sub(1)
     }
 
+    /// Headers of every batch that ends at or after `offset`, in log order
+    /// (replaying producer state after a restart).
+    pub fn batch_headers_from(&self, offset: i64) -> Result<Vec<BatchHeader>, LogError> {
+        let mut out = Vec::new();
+        for seg in &self.segments {
+            if seg.next_offset() <= offset {
+                continue;
+            }
+            let start = seg.position_of(offset)?;
+            out.extend(seg.headers_from(start)?.into_iter().map(|(_, h)| h));
+        }
+        Ok(out)
+    }
+
     /// First offset whose record timestamp is ≥ `target_ms`, with that timestamp.
     pub fn offset_for_timestamp(&self, target_ms: i64, max_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
         for seg in &self.segments {

@@ -121,10 +121,12 @@ fn append_partition(
             "transactional and control batches are not supported by this broker".into(),
         ));
     }
-    if headers.iter().any(|h| h.producer_id >= 0) {
-        return Err(BrokerError::InvalidRecord(
-            "idempotent batches need InitProducerId, which this broker does not offer yet".into(),
-        ));
+    if headers.len() != 1 {
+        return Err(BrokerError::InvalidRecord(format!(
+            "Produce v{} must carry exactly one record batch per partition, got {}",
+            ctx.version,
+            headers.len()
+        )));
     }
     if acks == ACKS_ALL {
         let min_isr = topic
@@ -142,11 +144,11 @@ fn append_partition(
     }
     let now = now_ms();
     let append_time = (settings.timestamp_type == TimestampType::LogAppendTime).then_some(now);
-    let (info, log_start_offset) = partition.append(&records, &headers, append_time, now)?;
+    let a = partition.append(&records, &headers, append_time, now)?;
     Ok(Appended {
-        base_offset: info.first_offset,
-        log_append_time_ms: info.log_append_time_ms.unwrap_or(-1),
-        log_start_offset,
+        base_offset: a.info.first_offset,
+        log_append_time_ms: a.info.log_append_time_ms.unwrap_or(-1),
+        log_start_offset: a.log_start_offset,
     })
 }
 
