@@ -139,6 +139,27 @@ impl Broker {
         write().map_err(|e| BrokerError::Storage(format!("{}: {e}", path.display())))
     }
 
+    /// Creates the directories and logs of new, empty partitions.
+    fn open_new_partitions(
+        &self,
+        topic: &str,
+        range: std::ops::Range<i32>,
+        settings: crate::log::LogSettings,
+    ) -> Result<Vec<Arc<Partition>>, BrokerError> {
+        range
+            .map(|i| {
+                Ok(Arc::new(Partition::open(
+                    &self.partition_dir(topic, i),
+                    i,
+                    settings,
+                    true,
+                    self.node_id(),
+                    now_ms(),
+                )?))
+            })
+            .collect()
+    }
+
     /// Validates a new topic without creating it.
     pub fn check_new_topic(&self, t: &NewTopic<'_>) -> Result<TopicConfig, BrokerError> {
         validate_topic_name(t.name)?;
@@ -225,17 +246,7 @@ impl Broker {
         }
         let config = TopicConfig { overrides: configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
         let settings = config.log_settings(&self.config.broker);
-        let mut parts = Vec::with_capacity(partitions as usize);
-        for i in 0..partitions {
-            parts.push(Arc::new(Partition::open(
-                &self.partition_dir(name, i),
-                i,
-                settings,
-                true,
-                self.node_id(),
-                now_ms(),
-            )?));
-        }
+        let parts = self.open_new_partitions(name, 0..partitions, settings)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: Uuid::new_v4(),
@@ -323,17 +334,7 @@ impl Broker {
             return Ok(());
         }
         let settings = topic.config().log_settings(&self.config.broker);
-        let mut added = Vec::new();
-        for i in current..count {
-            added.push(Arc::new(Partition::open(
-                &self.partition_dir(name, i),
-                i,
-                settings,
-                true,
-                self.node_id(),
-                now_ms(),
-            )?));
-        }
+        let added = self.open_new_partitions(name, current..count, settings)?;
         topic.partitions.write().expect("lock").extend(added);
         self.persist()?;
         tracing::info!(topic = name, from = current, to = count, "partitions added");

@@ -125,7 +125,7 @@ impl GroupCoordinator {
         match rx.await {
             Ok(r) => r,
             // replaced by a newer join of the same member: that one gets the answer
-            Err(_) => join_error(&member_id, GroupError::RebalanceInProgress),
+            Err(_) => JoinResult::error(&member_id, GroupError::RebalanceInProgress),
         }
     }
 
@@ -144,7 +144,7 @@ impl GroupCoordinator {
         let rx = {
             let mut inner = self.lock();
             let Some(group) = inner.groups.get_mut(group_id) else {
-                return sync_error(GroupError::UnknownMemberId);
+                return SyncResult::error(GroupError::UnknownMemberId);
             };
             let (reply, completions) = group.sync(member_id, instance_id, generation_id, protocol, assignments, now_ms);
             let became_stable =
@@ -170,7 +170,7 @@ impl GroupCoordinator {
                 }
             }
         };
-        rx.await.unwrap_or_else(|_| sync_error(GroupError::RebalanceInProgress))
+        rx.await.unwrap_or_else(|_| SyncResult::error(GroupError::RebalanceInProgress))
     }
 
     pub fn heartbeat(
@@ -583,22 +583,6 @@ impl GroupCoordinator {
         tracing::info!(offsets = offsets_n, groups = groups_n, "consumer groups restored");
         Ok(())
     }
-}
-
-fn join_error(member_id: &str, e: GroupError) -> JoinResult {
-    JoinResult {
-        error: Some(e),
-        generation_id: -1,
-        protocol_type: None,
-        protocol_name: None,
-        leader: String::new(),
-        member_id: member_id.to_string(),
-        members: vec![],
-    }
-}
-
-fn sync_error(e: GroupError) -> SyncResult {
-    SyncResult { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
 }
 
 fn group_value(g: &Group) -> GroupValue {

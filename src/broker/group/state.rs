@@ -120,7 +120,7 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    fn error(member_id: &str, e: GroupError) -> JoinResult {
+    pub fn error(member_id: &str, e: GroupError) -> JoinResult {
         JoinResult {
             error: Some(e),
             generation_id: -1,
@@ -143,7 +143,7 @@ pub struct SyncResult {
 }
 
 impl SyncResult {
-    fn error(e: GroupError) -> SyncResult {
+    pub fn error(e: GroupError) -> SyncResult {
         SyncResult { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
     }
 }

@@ -7,19 +7,8 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 pub fn handle(ctx: &Ctx<'_>, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let (host, port) = ctx.advertised();
     let me = ctx.broker.node_id();
-    let ops = if req.include_cluster_authorized_operations {
-        acl_op::bits(&[
-            acl_op::CREATE,
-            acl_op::ALTER,
-            acl_op::DESCRIBE,
-            acl_op::CLUSTER_ACTION,
-            acl_op::DESCRIBE_CONFIGS,
-            acl_op::ALTER_CONFIGS,
-            acl_op::IDEMPOTENT_WRITE,
-        ])
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
+    let ops =
+        if req.include_cluster_authorized_operations { acl_op::cluster_all() } else { AUTHORIZED_OPERATIONS_OMITTED };
     DescribeClusterResponse::default()
         .with_endpoint_type(if ctx.version >= 1 { req.endpoint_type } else { 1 })
         .with_cluster_id(str_bytes(ctx.broker.cluster_id.clone()))

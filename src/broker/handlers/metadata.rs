@@ -31,15 +31,7 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
             .collect()
     };
     let cluster_ops = if ctx.version >= 8 && ctx.version <= 10 && req.include_cluster_authorized_operations {
-        acl_op::bits(&[
-            acl_op::CREATE,
-            acl_op::ALTER,
-            acl_op::DESCRIBE,
-            acl_op::CLUSTER_ACTION,
-            acl_op::DESCRIBE_CONFIGS,
-            acl_op::ALTER_CONFIGS,
-            acl_op::IDEMPOTENT_WRITE,
-        ])
+        acl_op::cluster_all()
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };

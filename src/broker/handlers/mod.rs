@@ -74,6 +74,11 @@ pub mod acl_op {
     pub fn bits(ops: &[i32]) -> i32 {
         ops.iter().fold(0, |acc, op| acc | (1 << op))
     }
+
+    /// Everything a principal may do on the cluster resource (no ACLs yet).
+    pub fn cluster_all() -> i32 {
+        bits(&[CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE])
+    }
 }
 
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
