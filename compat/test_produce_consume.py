@@ -15,7 +15,6 @@ from kafka_clients import (
     CLIENTS,
     CODECS,
     PRODUCE,
-    Rec,
     Spec,
     assert_same_records,
     aio_consumer,
@@ -30,7 +29,6 @@ from kafka_clients import (
     kp_produce,
     make_specs,
     run_async,
-    wait_until,
 )
 from segments import read_partition
 

@@ -16,6 +16,10 @@ pub const DEFAULT_CONFIG_YAML: &str = include_str!("../config/single-node.yaml")
 pub const ENV_PREFIX: &str = "GREGOR_";
 /// `GREGOR_…` variables that are not config overrides (read elsewhere).
 pub const ENV_RESERVED: &[&str] = &["GREGOR_LOG"];
+/// The config's top-level keys. A `GREGOR_…` variable naming none of them (e.g. a
+/// tool's `GREGOR_BIN`) is not an override: it is ignored, with a warning at start.
+/// One that names a section but a key it lacks is an error, so typos surface.
+const TOP_LEVEL_KEYS: &[&str] = &["node_id", "data_dir", "listeners", "admin", "limits", "log", "broker"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -46,6 +50,9 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub broker: BrokerConfig,
+    /// `GREGOR_…` variables that were not config overrides, reported at start.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,18 +233,26 @@ impl Config {
 
     pub fn from_yaml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let mut value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let mut ignored_env = Vec::new();
         for (var, raw) in env {
             if ENV_RESERVED.contains(&var.as_str()) {
                 continue;
             }
             if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
-                apply_env_override(&mut value, &var, rest, &raw)?;
+                let first = rest.split("__").next().unwrap_or("").to_ascii_lowercase();
+                if TOP_LEVEL_KEYS.contains(&first.as_str()) {
+                    apply_env_override(&mut value, &var, rest, &raw)?;
+                } else {
+                    ignored_env.push(var);
+                }
             }
         }
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             key_error(&path, e.into_inner().to_string())
         })?;
+        ignored_env.sort();
+        config.ignored_env = ignored_env;
         config.validate()?;
         Ok(config)
     }
@@ -436,12 +451,17 @@ mod tests {
             ("GREGOR_DATA_DIR".to_string(), "/tmp/x".to_string()),
             ("OTHER".to_string(), "ignored".to_string()),
             ("GREGOR_LOG".to_string(), "debug".to_string()),
+            ("GREGOR_BIN".to_string(), "/usr/bin/gregor".to_string()),
         ];
         let c = Config::from_yaml(DEFAULT_CONFIG_YAML, env).unwrap();
         assert_eq!(c.node_id, 7);
         assert_eq!(c.broker.num_partitions, 3);
         assert_eq!(c.listeners[0].bind.port(), 19092);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.ignored_env, vec!["GREGOR_BIN".to_string()]);
+        // a typo inside a section is still an error
+        let typo = vec![("GREGOR_BROKER__NUM_PARTITIONZ".to_string(), "3".to_string())];
+        assert!(Config::from_yaml(DEFAULT_CONFIG_YAML, typo).is_err());
     }
 
     #[test]

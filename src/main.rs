@@ -48,6 +48,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref(), std::env::vars())?;
             init_logging(&config)?;
+            for var in &config.ignored_env {
+                tracing::warn!(%var, "environment variable names no config section; ignored");
+            }
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
             runtime.block_on(gregor::server::run(config))

@@ -276,6 +276,9 @@ impl GroupCoordinator {
         Ok(codes)
     }
 
+    /// Kafka's rules: members commit with their generation (also while the group
+    /// prepares a rebalance: the heartbeat tells them to rejoin); a consumer outside
+    /// the group (generation -1, no member id) may commit only to an empty group.
     fn check_commit(
         &self,
         group: &mut Group,
@@ -284,14 +287,12 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         now_ms: i64,
     ) -> Result<(), GroupError> {
-        if generation_id < 0 && member_id.is_empty() {
-            // a consumer outside any group: only an empty group may be written so
-            return if group.state == GroupState::Empty { Ok(()) } else { Err(GroupError::IllegalGeneration) };
+        if group.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
         }
-        match group.state {
-            GroupState::Dead => return Err(GroupError::CoordinatorNotAvailable),
-            GroupState::Empty => return Err(GroupError::UnknownMemberId),
-            _ => {}
+        let as_member = generation_id >= 0 || !member_id.is_empty() || instance_id.is_some();
+        if !as_member {
+            return if group.state == GroupState::Empty { Ok(()) } else { Err(GroupError::UnknownMemberId) };
         }
         if let Some(instance) = instance_id {
             if group.static_members.get(instance).is_some_and(|owner| owner != member_id) {
@@ -305,10 +306,12 @@ impl GroupCoordinator {
             return Err(GroupError::IllegalGeneration);
         }
         match group.state {
-            GroupState::PreparingRebalance | GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
+            GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
             _ => {
                 // a commit counts as a sign of life
-                let _ = group.heartbeat(member_id, instance_id, generation_id, now_ms);
+                if let Some(m) = group.members.get_mut(member_id) {
+                    m.last_heartbeat_ms = now_ms;
+                }
                 Ok(())
             }
         }

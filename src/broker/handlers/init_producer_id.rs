@@ -12,7 +12,7 @@ pub fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerIdRespon
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.is_some() || req.enable_2_pc {
+    if req.transactional_id.is_some() {
         tracing::info!(
             conn = ctx.conn.id,
             "InitProducerId with a transactional id refused: transactions are not supported"
