@@ -533,7 +533,6 @@ def test_kafkajs_alter_configs(gregor, new_topic):
 
 
 @needs_kafkajs
-@pytest.mark.xfail(strict=False, reason="consumer groups not implemented (issue 4)")
 def test_kafkajs_consume_group(gregor, new_topic):
     topic = new_topic()
     kafkajs(gregor, "admin-create", "--topic", topic, "--partitions", 2)
