@@ -27,8 +27,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 
-step "cargo build --release (the binary the compat suite drives)"
+step "cargo build --release (the binary the compat suite drives, and the rdkafka-crate driver)"
 cargo build --release --bin gregor
+cargo build --release -p gregor-compat-rdkafka
 
 step "unit and protocol tests"
 cargo test

@@ -6,8 +6,10 @@
 //! Rules (Kafka's): the next sequence appends; a duplicate of one of the last
 //! five batches is acknowledged with its original offset and not appended; a gap
 //! is OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is INVALID_PRODUCER_EPOCH; a
-//! newer epoch must start at sequence 0; an unknown producer must start at 0
-//! (else UNKNOWN_PRODUCER_ID). Sequences wrap from i32::MAX to 0.
+//! newer epoch must start at sequence 0. A producer we hold no state for (new, or
+//! expired, or removed by retention) is accepted at any sequence, as Kafka does
+//! since KIP-360 (2.5); a known epoch whose next sequence is unknown is
+//! UNKNOWN_PRODUCER_ID. Sequences wrap from i32::MAX to 0.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -85,11 +87,9 @@ impl ProducerStates {
     /// Decides whether a batch with these sequences may be appended.
     pub fn check(&self, producer_id: i64, epoch: i16, first_seq: i32, last_seq: i32) -> Result<Verdict, ProducerError> {
         let Some(entry) = self.producers.get(&producer_id) else {
-            return if first_seq == 0 {
-                Ok(Verdict::Append)
-            } else {
-                Err(ProducerError::UnknownProducerId(producer_id))
-            };
+            // no state (new producer, or its batches expired or were deleted): Kafka
+            // accepts any sequence rather than failing a producer whose data is gone
+            return Ok(Verdict::Append);
         };
         if epoch < entry.epoch {
             return Err(ProducerError::InvalidProducerEpoch { current: entry.epoch, got: epoch });
@@ -207,10 +207,14 @@ mod tests {
     }
 
     #[test]
-    fn unknown_producer_must_start_at_zero() {
-        let s = ProducerStates::default();
+    fn producer_without_state_is_accepted_at_any_sequence() {
+        let mut s = ProducerStates::default();
         assert_eq!(s.check(9, 0, 0, 0), Ok(Verdict::Append));
+        assert_eq!(s.check(9, 0, 42, 50), Ok(Verdict::Append));
+        // a known epoch whose next sequence is unknown (state restored without batches)
+        s.insert(9, ProducerEntry { epoch: 0, batches: VecDeque::new(), last_append_ms: 0 });
         assert_eq!(s.check(9, 0, 42, 50), Err(ProducerError::UnknownProducerId(9)));
+        assert_eq!(s.check(9, 0, 0, 3), Ok(Verdict::Append));
     }
 
     #[test]

@@ -163,10 +163,11 @@ pub fn split_and_validate(records: &Bytes, batch_bytes_max: usize) -> Result<Vec
         if h.record_count == 0 {
             return Err(BatchError::Invalid("empty record batch"));
         }
-        // a producer's batch holds consecutive offsets
+        // a producer's batch holds consecutive offsets, as many as it has records
         if h.last_offset_delta != h.record_count - 1 {
             return Err(BatchError::Invalid("record count does not match the last offset delta"));
         }
+        verify_record_count(&records[pos..pos + size], &h)?;
         out.push(h);
         pos += size;
     }
@@ -193,35 +194,73 @@ pub fn repair_max_timestamp(batch: &mut [u8], h: &BatchHeader) -> Result<BatchHe
 /// each record's length and timestamp delta: keys, values and headers are opaque
 /// bytes here, as they are to Kafka's broker.
 pub fn record_timestamps(batch: &[u8], h: &BatchHeader) -> Result<Vec<i64>, BatchError> {
+    let base = h.base_timestamp;
+    with_records(batch, h, |b| {
+        let mut out = Vec::with_capacity(h.record_count.clamp(0, 1 << 16) as usize);
+        walk_records(b, |rec| {
+            anyhow::ensure!(rec.has_remaining(), "empty record");
+            rec.advance(1); // attributes
+            out.push(base.wrapping_add(read_varint(rec)?));
+            Ok(())
+        })?;
+        Ok(out)
+    })
+}
+
+/// Checks that a producer's batch holds as many records as its header claims.
+/// Uncompressed batches are always counted (a scan of record lengths); compressed
+/// ones only when the claim exceeds one record per byte, so the common path never
+/// decompresses and a batch cannot claim billions of offsets it does not hold.
+pub fn verify_record_count(batch: &[u8], h: &BatchHeader) -> Result<(), BatchError> {
+    if h.compression() != 0 && (h.record_count as usize) <= batch.len() {
+        return Ok(());
+    }
+    let n = with_records(batch, h, |b| {
+        let mut n = 0usize;
+        walk_records(b, |_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    })?;
+    if n != h.record_count as usize {
+        return Err(BatchError::Invalid("the batch holds a different number of records than its header claims"));
+    }
+    Ok(())
+}
+
+/// Runs `f` over the batch's record bytes, decompressed if needed.
+fn with_records<R>(
+    batch: &[u8],
+    h: &BatchHeader,
+    f: impl FnOnce(&mut Bytes) -> anyhow::Result<R>,
+) -> Result<R, BatchError> {
     use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
     let mut body = Bytes::copy_from_slice(&batch[HEADER_BYTES..]);
-    let (base, count) = (h.base_timestamp, h.record_count);
-    let scan = |b: &mut Bytes| scan_timestamps(b, base, count);
     let result = match h.compression() {
-        0 => scan(&mut body),
-        1 => Gzip::decompress(&mut body, scan),
-        2 => Snappy::decompress(&mut body, scan),
-        3 => Lz4::decompress(&mut body, scan),
-        COMPRESSION_ZSTD => Zstd::decompress(&mut body, scan),
+        0 => f(&mut body),
+        1 => Gzip::decompress(&mut body, f),
+        2 => Snappy::decompress(&mut body, f),
+        3 => Lz4::decompress(&mut body, f),
+        COMPRESSION_ZSTD => Zstd::decompress(&mut body, f),
         _ => return Err(BatchError::Invalid("unknown compression codec")),
     };
     result.map_err(|e| {
-        tracing::debug!(error = %e, "cannot read record timestamps");
+        tracing::debug!(error = %e, "cannot read the records of a batch");
         BatchError::Invalid("records cannot be decoded")
     })
 }
 
-fn scan_timestamps(b: &mut Bytes, base_timestamp: i64, count: i32) -> anyhow::Result<Vec<i64>> {
-    let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
-    for _ in 0..count {
+/// Calls `f` with each record's bytes (after its length prefix); fails on a
+/// length past the end.
+fn walk_records(b: &mut Bytes, mut f: impl FnMut(&mut Bytes) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    while b.has_remaining() {
         let len = read_varint(b)?;
         anyhow::ensure!(len >= 0 && len as usize <= b.remaining(), "record length {len} exceeds the batch");
         let mut rec = b.split_to(len as usize);
-        anyhow::ensure!(rec.has_remaining(), "empty record");
-        rec.advance(1); // attributes
-        out.push(base_timestamp.wrapping_add(read_varint(&mut rec)?));
+        f(&mut rec)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A zigzag varint (Kafka's varint and varlong).
@@ -360,6 +399,19 @@ pub(crate) mod tests {
         assert_eq!(read_varint(&mut v).unwrap(), 75);
         let mut neg = Bytes::from_static(&[0x03]);
         assert_eq!(read_varint(&mut neg).unwrap(), -2);
+    }
+
+    #[test]
+    fn a_batch_cannot_claim_records_it_does_not_hold() {
+        let mut b = make_batch(1, 5);
+        // claim 1000 records (and offsets) while holding one
+        b[23..27].copy_from_slice(&999i32.to_be_bytes());
+        b[57..61].copy_from_slice(&1000i32.to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_START..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(validate(&b).is_ok(), "the header alone is consistent");
+        let err = split_and_validate(&Bytes::from(b), 1 << 20).unwrap_err();
+        assert_eq!(err, BatchError::Invalid("the batch holds a different number of records than its header claims"));
     }
 
     #[test]
