@@ -92,13 +92,27 @@ pub fn encode_response(
 ) -> Result<Bytes, StackError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api_key.response_header_version(version);
-    let mut out = BytesMut::with_capacity(64);
+    let mut out = BytesMut::with_capacity(capacity_hint(body));
     out.put_i32(0);
     header.encode(&mut out, header_version).map_err(|e| StackError::Encode(e.to_string()))?;
     body.encode(&mut out, version).map_err(|e| StackError::Encode(format!("{api_key:?} v{version}: {e}")))?;
     let size = (out.len() - 4) as i32;
     out[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(out.freeze())
+}
+
+/// Room for the encoded response: Fetch responses carry megabytes of records, and
+/// growing the buffer by doubling copied them several times over.
+fn capacity_hint(body: &ResponseKind) -> usize {
+    const FIXED_BYTES: usize = 256;
+    const PER_PARTITION_BYTES: usize = 64;
+    match body {
+        ResponseKind::Fetch(f) => {
+            let partitions = f.responses.iter().flat_map(|t| &t.partitions);
+            FIXED_BYTES + partitions.map(|p| PER_PARTITION_BYTES + p.records.as_ref().map_or(0, |r| r.len())).sum::<usize>()
+        }
+        _ => FIXED_BYTES,
+    }
 }
 
 fn api_versions_fallback(correlation_id: i32) -> Result<Bytes, StackError> {

@@ -29,12 +29,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if size < 0 || size as u32 > frame_bytes_max {
         return Err(FrameError::BadSize { size: size as i64, max: frame_bytes_max });
     }
-    let mut body = BytesMut::zeroed(size as usize);
-    match reader.read_exact(&mut body).await {
-        Ok(_) => Ok(Some(body.freeze())),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated),
-        Err(e) => Err(e.into()),
+    // read into fresh capacity (no zero-fill); `take` stops at the frame's end so the
+    // next frame stays in the reader
+    let size = size as usize;
+    let mut body = BytesMut::with_capacity(size);
+    let mut limited = (&mut *reader).take(size as u64);
+    while body.len() < size {
+        if limited.read_buf(&mut body).await? == 0 {
+            return Err(FrameError::Truncated);
+        }
     }
+    Ok(Some(body.freeze()))
 }
 
 #[cfg(test)]
