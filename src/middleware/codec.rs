@@ -109,7 +109,8 @@ fn capacity_hint(body: &ResponseKind) -> usize {
     match body {
         ResponseKind::Fetch(f) => {
             let partitions = f.responses.iter().flat_map(|t| &t.partitions);
-            FIXED_BYTES + partitions.map(|p| PER_PARTITION_BYTES + p.records.as_ref().map_or(0, |r| r.len())).sum::<usize>()
+            FIXED_BYTES
+                + partitions.map(|p| PER_PARTITION_BYTES + p.records.as_ref().map_or(0, |r| r.len())).sum::<usize>()
         }
         _ => FIXED_BYTES,
     }
