@@ -1,7 +1,7 @@
 //! AlterConfigs (the pre-KIP-339 API some clients, kafkajs among them, still use):
 //! replaces a topic's whole set of overrides.
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::RESOURCE_TOPIC;
 use super::{error_parts, Ctx};
 use crate::broker::error::BrokerError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
@@ -29,10 +29,7 @@ pub fn handle(ctx: &Ctx<'_>, req: AlterConfigsRequest) -> AlterConfigsResponse {
                         None => ctx.broker.replace_topic_config(r.resource_name.as_str(), &pairs, req.validate_only),
                     }
                 }
-                RESOURCE_BROKER => Err(BrokerError::InvalidRequest(
-                    "dynamic broker configs are not supported: set them in the YAML config".into(),
-                )),
-                other => Err(BrokerError::InvalidRequest(format!("unsupported resource type {other}"))),
+                other => Err(super::describe_configs::not_alterable(other)),
             };
             let (code, message) = error_parts(&outcome);
             AlterConfigsResourceResponse::default()

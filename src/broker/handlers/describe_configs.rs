@@ -88,6 +88,16 @@ fn broker_entries(ctx: &Ctx<'_>, name: &str) -> Result<Vec<DescribeConfigsResour
         .collect())
 }
 
+/// Why a resource other than a topic cannot be altered (broker configs come from
+/// the YAML file; other resource types have no configs here).
+pub fn not_alterable(resource_type: i8) -> BrokerError {
+    if resource_type == RESOURCE_BROKER {
+        BrokerError::InvalidRequest("dynamic broker configs are not supported: set them in the YAML config".into())
+    } else {
+        BrokerError::InvalidRequest(format!("unsupported resource type {resource_type}"))
+    }
+}
+
 fn type_of(key: &str) -> i8 {
     match key {
         "cleanup.policy" => TYPE_LIST,

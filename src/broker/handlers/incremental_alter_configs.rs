@@ -1,9 +1,8 @@
 //! IncrementalAlterConfigs for topic configs (dynamic broker configs are not
 //! offered: the broker's settings come from its YAML file).
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::RESOURCE_TOPIC;
 use super::{error_parts, Ctx};
-use crate::broker::error::BrokerError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
@@ -18,10 +17,7 @@ pub fn handle(ctx: &Ctx<'_>, req: IncrementalAlterConfigsRequest) -> Incremental
                         r.configs.iter().map(|c| (c.config_operation, c.name.as_str(), c.value.as_deref())).collect();
                     ctx.broker.alter_topic_config(r.resource_name.as_str(), &ops, req.validate_only)
                 }
-                RESOURCE_BROKER => Err(BrokerError::InvalidRequest(
-                    "dynamic broker configs are not supported: set them in the YAML config".into(),
-                )),
-                other => Err(BrokerError::InvalidRequest(format!("unsupported resource type {other}"))),
+                other => Err(super::describe_configs::not_alterable(other)),
             };
             let (code, message) = error_parts(&outcome);
             AlterConfigsResourceResponse::default()
