@@ -62,6 +62,7 @@ impl Topic {
 pub struct ProduceSettings {
     pub max_message_bytes: usize,
     pub timestamp_type: TimestampType,
+    pub min_insync_replicas: i32,
 }
 
 pub struct Broker {
@@ -147,11 +148,14 @@ impl Broker {
         self.topics.read().expect("lock").values().cloned().collect()
     }
 
+    /// Resolved under the read lock, without cloning the overrides (hot path).
     pub fn produce_settings(&self, topic: &Topic) -> ProduceSettings {
-        let c = topic.config();
+        let c = topic.config.read().expect("lock");
+        let b = &self.config.broker;
         ProduceSettings {
-            max_message_bytes: c.max_message_bytes(&self.config.broker),
-            timestamp_type: c.timestamp_type(&self.config.broker),
+            max_message_bytes: c.max_message_bytes(b),
+            timestamp_type: c.timestamp_type(b),
+            min_insync_replicas: c.min_insync_replicas(b),
         }
     }
 

@@ -112,6 +112,10 @@ impl TopicConfig {
         }
     }
 
+    pub fn min_insync_replicas(&self, broker: &BrokerConfig) -> i32 {
+        self.long("min.insync.replicas", broker.min_insync_replicas as i64) as i32
+    }
+
     pub fn max_message_bytes(&self, broker: &BrokerConfig) -> usize {
         self.long("max.message.bytes", broker.message_max_bytes as i64) as usize
     }

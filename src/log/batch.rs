@@ -229,42 +229,49 @@ pub fn verify_record_count(batch: &[u8], h: &BatchHeader) -> Result<(), BatchErr
     Ok(())
 }
 
-/// Runs `f` over the batch's record bytes, decompressed if needed.
+/// Runs `f` over the batch's record bytes: in place when uncompressed (the produce
+/// path counts records this way, so no copy), decompressed otherwise.
 fn with_records<R>(
     batch: &[u8],
     h: &BatchHeader,
-    f: impl FnOnce(&mut Bytes) -> anyhow::Result<R>,
+    f: impl FnOnce(&mut &[u8]) -> anyhow::Result<R>,
 ) -> Result<R, BatchError> {
     use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
-    let mut body = Bytes::copy_from_slice(&batch[HEADER_BYTES..]);
+    let records = &batch[HEADER_BYTES..];
+    if h.compression() == 0 {
+        return f(&mut &records[..]).map_err(undecodable);
+    }
+    let on_decompressed = |b: &mut Bytes| f(&mut &b[..]);
     let result = match h.compression() {
-        0 => f(&mut body),
-        1 => Gzip::decompress(&mut body, f),
-        2 => Snappy::decompress(&mut body, f),
-        3 => Lz4::decompress(&mut body, f),
-        COMPRESSION_ZSTD => Zstd::decompress(&mut body, f),
+        1 => Gzip::decompress(&mut Bytes::copy_from_slice(records), on_decompressed),
+        2 => Snappy::decompress(&mut Bytes::copy_from_slice(records), on_decompressed),
+        3 => Lz4::decompress(&mut Bytes::copy_from_slice(records), on_decompressed),
+        COMPRESSION_ZSTD => Zstd::decompress(&mut Bytes::copy_from_slice(records), on_decompressed),
         _ => return Err(BatchError::Invalid("unknown compression codec")),
     };
-    result.map_err(|e| {
-        tracing::debug!(error = %e, "cannot read the records of a batch");
-        BatchError::Invalid("records cannot be decoded")
-    })
+    result.map_err(undecodable)
+}
+
+fn undecodable(e: anyhow::Error) -> BatchError {
+    tracing::debug!(error = %e, "cannot read the records of a batch");
+    BatchError::Invalid("records cannot be decoded")
 }
 
 /// Calls `f` with each record's bytes (after its length prefix); fails on a
 /// length past the end.
-fn walk_records(b: &mut Bytes, mut f: impl FnMut(&mut Bytes) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn walk_records(b: &mut &[u8], mut f: impl FnMut(&mut &[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
     while b.has_remaining() {
         let len = read_varint(b)?;
         anyhow::ensure!(len >= 0 && len as usize <= b.remaining(), "record length {len} exceeds the batch");
-        let mut rec = b.split_to(len as usize);
+        let (mut rec, rest) = b.split_at(len as usize);
+        *b = rest;
         f(&mut rec)?;
     }
     Ok(())
 }
 
 /// A zigzag varint (Kafka's varint and varlong).
-fn read_varint(b: &mut Bytes) -> anyhow::Result<i64> {
+fn read_varint(b: &mut impl Buf) -> anyhow::Result<i64> {
     let mut raw: u64 = 0;
     for shift in (0..70).step_by(7) {
         anyhow::ensure!(b.has_remaining(), "truncated varint");

@@ -129,12 +129,7 @@ fn append_partition(
         )));
     }
     if acks == ACKS_ALL {
-        let min_isr = topic
-            .config()
-            .overrides
-            .get("min.insync.replicas")
-            .and_then(|v| v.parse::<i32>().ok())
-            .unwrap_or(b.config.broker.min_insync_replicas);
+        let min_isr = settings.min_insync_replicas;
         let isr = 1;
         if isr < min_isr {
             return Err(BrokerError::NotEnoughReplicas(format!(
