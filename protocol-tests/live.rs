@@ -445,7 +445,8 @@ fn fetch_long_poll_wakes_on_produce() {
     let v = *versions(ApiKey::Fetch).end();
     let started = Instant::now();
     let cid = c.send(ApiKey::Fetch, v, &RequestKind::Fetch(fetch_req(v, "poll", id, 0, 0, -1, 10_000)));
-    std::thread::sleep(Duration::from_millis(100));
+    // min_bytes=1 and no data: the fetch must stay parked, not answer early
+    c.assert_silent_for(Duration::from_millis(100), "a fetch with nothing to return");
     let mut other = Client::connect(s.addr);
     produce(&mut other, "poll", 0, simple_batch(2, TS0));
     let (echoed, r) = c.recv(ApiKey::Fetch, v);

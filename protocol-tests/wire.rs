@@ -160,6 +160,17 @@ impl Client {
         }
     }
 
+    /// Asserts that nothing arrives for `d` (without consuming anything).
+    pub fn assert_silent_for(&mut self, d: Duration, what: &str) {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let mut probe = [0u8; 1];
+        match self.stream.peek(&mut probe) {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            other => panic!("{what}: expected silence for {d:?}, got {other:?}"),
+        }
+        self.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    }
+
     pub fn set_read_timeout(&mut self, t: Duration) {
         self.stream.set_read_timeout(Some(t)).unwrap();
     }
