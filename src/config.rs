@@ -19,7 +19,19 @@ pub const ENV_RESERVED: &[&str] = &["GREGOR_LOG"];
 /// The config's top-level keys. A `GREGOR_…` variable naming none of them (e.g. a
 /// tool's `GREGOR_BIN`) is not an override: it is ignored, with a warning at start.
 /// One that names a section but a key it lacks is an error, so typos surface.
-const TOP_LEVEL_KEYS: &[&str] = &["node_id", "data_dir", "listeners", "admin", "limits", "log", "broker"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "node_id",
+    "data_dir",
+    "listeners",
+    "admin",
+    "limits",
+    "log",
+    "broker",
+    "users",
+    "super_users",
+    "acls",
+    "authorizer",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,6 +62,18 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub broker: BrokerConfig,
+    /// SASL users defined by the config (beside those in the data directory's store).
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Principals (`User:admin`) that every ACL check allows (Kafka's `super.users`).
+    #[serde(default)]
+    pub super_users: Vec<String>,
+    /// ACLs defined by the config (beside those created with CreateAcls).
+    #[serde(default)]
+    pub acls: Vec<AclConfig>,
+    /// Whether ACLs are enforced (Kafka: `authorizer.class.name` set or not).
+    #[serde(default)]
+    pub authorizer: AuthorizerKind,
     /// `GREGOR_…` variables that were not config overrides, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -64,13 +88,134 @@ pub struct ListenerConfig {
     pub advertised: Option<String>,
     #[serde(default)]
     pub security: SecurityProtocol,
+    /// Required for `ssl` and `sasl_ssl`.
+    pub tls: Option<TlsConfig>,
+    /// Required for `sasl_plaintext` and `sasl_ssl`.
+    pub sasl: Option<ListenerSaslConfig>,
 }
 
+/// Kafka's `security.protocol` values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecurityProtocol {
     #[default]
     Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+}
+
+/// A TLS listener's certificate chain, key and client-certificate policy. Files are
+/// PEM; they are re-read when they change or on SIGHUP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates that client certificates must chain to (mTLS).
+    pub client_ca: Option<PathBuf>,
+    /// Kafka's `ssl.client.auth`.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    /// Verified when presented; connections without one stay anonymous.
+    Requested,
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSaslConfig {
+    /// Kafka's `sasl.enabled.mechanisms` for this listener.
+    pub mechanisms: Vec<crate::security::sasl::Mechanism>,
+}
+
+/// A SASL user. SCRAM credentials are stored salted (never the password); a
+/// `password_file` (e.g. a mounted Secret) is read at start and salted in memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password_file: Option<PathBuf>,
+    pub scram_sha_256: Option<ScramCredentialConfig>,
+    pub scram_sha_512: Option<ScramCredentialConfig>,
+}
+
+/// RFC 5802 stored credential, as `gregor user add --print-yaml` writes it.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScramCredentialConfig {
+    /// base64
+    pub salt: String,
+    pub iterations: u32,
+    /// base64
+    pub stored_key: String,
+    /// base64
+    pub server_key: String,
+}
+
+impl std::fmt::Debug for ScramCredentialConfig {
+    // keys are secrets: `check-config` prints the config, and logs may too
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredentialConfig").field("iterations", &self.iterations).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorizerKind {
+    /// No authorizer: every request is allowed (Kafka without `authorizer.class.name`).
+    #[default]
+    None,
+    /// ACLs are enforced.
+    Acl,
+}
+
+/// One ACL rule from the config; it expands to one binding per operation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclConfig {
+    /// `User:alice`, or `User:*` for everyone.
+    pub principal: String,
+    /// Client IP address, or `*`.
+    #[serde(default = "any_host")]
+    pub host: String,
+    pub resource: AclResourceConfig,
+    pub operations: Vec<crate::security::acl::Operation>,
+    pub permission: crate::security::acl::Permission,
+}
+
+fn any_host() -> String {
+    "*".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclResourceConfig {
+    #[serde(rename = "type")]
+    pub kind: crate::security::acl::ResourceType,
+    /// The name, `*` for all (literal only), or a prefix; the cluster is `kafka-cluster`.
+    pub name: String,
+    #[serde(default)]
+    pub pattern: crate::security::acl::PatternType,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,11 +248,14 @@ pub struct LogConfig {
     /// A `tracing` filter: `info`, or per module, `info,gregor::log=debug`.
     pub level: String,
     pub format: LogFormat,
+    /// One structured line (target `gregor::audit`) per authentication result and per
+    /// authorization denial.
+    pub audit: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: LogFormat::Text }
+        LogConfig { level: "info".into(), format: LogFormat::Text, audit: false }
     }
 }
 
@@ -170,6 +318,20 @@ pub struct BrokerConfig {
     pub offset_metadata_max_bytes: i32,
     #[serde(rename = "producer.id.expiration.ms")]
     pub producer_id_expiration_ms: i64,
+    /// With the ACL authorizer: a resource no ACL names is open to everyone.
+    #[serde(rename = "allow.everyone.if.no.acl.found")]
+    pub allow_everyone_if_no_acl_found: bool,
+    /// KIP-368: SASL sessions last this long, then the client must re-authenticate
+    /// (0 = forever).
+    #[serde(rename = "connections.max.reauth.ms")]
+    pub connections_max_reauth_ms: i64,
+    /// How the mTLS certificate subject becomes the principal's name.
+    #[serde(rename = "ssl.principal.mapping.rules")]
+    pub ssl_principal_mapping_rules: String,
+    /// Delay before a failed authentication is answered; it doubles with each
+    /// further failure from the same client address.
+    #[serde(rename = "connection.failed.authentication.delay.ms")]
+    pub connection_failed_authentication_delay_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -199,6 +361,10 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             producer_id_expiration_ms: 86_400_000,
+            allow_everyone_if_no_acl_found: false,
+            connections_max_reauth_ms: 0,
+            ssl_principal_mapping_rules: "DEFAULT".into(),
+            connection_failed_authentication_delay_ms: 100,
         }
     }
 }
@@ -275,6 +441,7 @@ impl Config {
                 return Err(key_error(&format!("listeners[{i}].name"), "duplicate listener name"));
             }
         }
+        self.validate_security()?;
         if self.limits.frame_bytes_max < 1024 {
             return Err(key_error("limits.frame_bytes_max", "must be ≥ 1024"));
         }
@@ -285,6 +452,78 @@ impl Config {
             return Err(key_error("limits.connections_max", "must be ≥ 1"));
         }
         self.broker.validate()
+    }
+}
+
+impl Config {
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        for (i, l) in self.listeners.iter().enumerate() {
+            let at = |k: &str| format!("listeners[{i}].{k}");
+            match (l.security.uses_tls(), &l.tls) {
+                (true, None) => return Err(key_error(&at("tls"), "required for security ssl and sasl_ssl")),
+                (false, Some(_)) => return Err(key_error(&at("tls"), "only for security ssl and sasl_ssl")),
+                (true, Some(t)) if t.client_auth != ClientAuth::None && t.client_ca.is_none() => {
+                    return Err(key_error(&at("tls.client_ca"), "required when client_auth is requested or required"))
+                }
+                _ => {}
+            }
+            match (l.security.uses_sasl(), &l.sasl) {
+                (true, None) => {
+                    return Err(key_error(&at("sasl"), "required for security sasl_plaintext and sasl_ssl"))
+                }
+                (false, Some(_)) => {
+                    return Err(key_error(&at("sasl"), "only for security sasl_plaintext and sasl_ssl"))
+                }
+                (true, Some(s)) if s.mechanisms.is_empty() => {
+                    return Err(key_error(&at("sasl.mechanisms"), "name at least one mechanism"))
+                }
+                _ => {}
+            }
+        }
+        for (i, p) in self.super_users.iter().enumerate() {
+            crate::security::Principal::parse(p).map_err(|m| key_error(&format!("super_users[{i}]"), m))?;
+        }
+        for (i, a) in self.acls.iter().enumerate() {
+            crate::security::Principal::parse(&a.principal)
+                .map_err(|m| key_error(&format!("acls[{i}].principal"), m))?;
+            if a.host != "*" && a.host.parse::<std::net::IpAddr>().is_err() {
+                return Err(key_error(&format!("acls[{i}].host"), "must be an IP address or *"));
+            }
+            if a.operations.is_empty() {
+                return Err(key_error(&format!("acls[{i}].operations"), "name at least one operation"));
+            }
+            if a.resource.name.is_empty() {
+                return Err(key_error(&format!("acls[{i}].resource.name"), "must not be empty"));
+            }
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.name.is_empty() {
+                return Err(key_error(&format!("users[{i}].name"), "must not be empty"));
+            }
+            if u.password_file.is_none() && u.scram_sha_256.is_none() && u.scram_sha_512.is_none() {
+                return Err(key_error(
+                    &format!("users[{i}]"),
+                    "give password_file, scram_sha_256 or scram_sha_512 (see `gregor user add --print-yaml`)",
+                ));
+            }
+            for (key, c) in [("scram_sha_256", &u.scram_sha_256), ("scram_sha_512", &u.scram_sha_512)] {
+                if let Some(c) = c {
+                    if c.iterations < 4096 {
+                        return Err(key_error(&format!("users[{i}].{key}.iterations"), "must be ≥ 4096"));
+                    }
+                }
+            }
+            if self.users[..i].iter().any(|o| o.name == u.name) {
+                return Err(key_error(&format!("users[{i}].name"), "duplicate user"));
+            }
+        }
+        if self.broker.connections_max_reauth_ms < 0 {
+            return Err(key_error("broker.connections.max.reauth.ms", "must be ≥ 0"));
+        }
+        if self.broker.connection_failed_authentication_delay_ms < 0 {
+            return Err(key_error("broker.connection.failed.authentication.delay.ms", "must be ≥ 0"));
+        }
+        Ok(())
     }
 }
 

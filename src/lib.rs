@@ -15,5 +15,6 @@ pub mod log;
 pub mod middleware;
 pub mod net;
 pub mod router;
+pub mod security;
 pub mod server;
 pub mod time;

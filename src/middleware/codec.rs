@@ -9,6 +9,7 @@
 
 use super::{BoxFuture, ConnInfo, Request, Response, StackError};
 use crate::router;
+use crate::security::Principal;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
@@ -80,7 +81,15 @@ pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, Stack
         Ok(Err(e)) => return Err(StackError::Malformed(format!("{api_key:?} v{version}: {e}"))),
         Err(_) => return Err(StackError::Malformed(format!("{api_key:?} v{version}: decoder panicked"))),
     };
-    Ok(Decoded::Request(Box::new(Request { conn: conn.clone(), header, api_key, api_version: version, body })))
+    let principal = Arc::new(Principal::anonymous());
+    Ok(Decoded::Request(Box::new(Request {
+        conn: conn.clone(),
+        header,
+        api_key,
+        api_version: version,
+        body,
+        principal,
+    })))
 }
 
 /// Encodes a response frame: size prefix, header, body.

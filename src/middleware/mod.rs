@@ -13,6 +13,7 @@ pub mod trace;
 
 use crate::broker::Broker;
 use crate::router::Router;
+use crate::security::Principal;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct Request {
     pub api_key: ApiKey,
     pub api_version: i16,
     pub body: RequestKind,
+    /// Who sends it: `User:ANONYMOUS` until the authentication layer says otherwise.
+    pub principal: Arc<Principal>,
 }
 
 /// `None` means no response is sent (Produce with acks=0).
