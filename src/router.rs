@@ -5,6 +5,7 @@
 use crate::broker::handlers;
 use crate::broker::Broker;
 use crate::middleware::{BoxFuture, Request, Response, StackError};
+use crate::security::Security;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
@@ -58,11 +59,12 @@ pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
 #[derive(Clone)]
 pub struct Router {
     broker: Arc<Broker>,
+    security: Arc<Security>,
 }
 
 impl Router {
-    pub fn new(broker: Arc<Broker>) -> Router {
-        Router { broker }
+    pub fn new(broker: Arc<Broker>, security: Arc<Security>) -> Router {
+        Router { broker, security }
     }
 }
 
@@ -76,15 +78,22 @@ impl Service<Request> for Router {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let broker = self.broker.clone();
-        Box::pin(async move { dispatch(broker, req).await })
+        let (broker, security) = (self.broker.clone(), self.security.clone());
+        Box::pin(async move { dispatch(broker, security, req).await })
     }
 }
 
-async fn dispatch(b: Arc<Broker>, req: Request) -> Result<Response, StackError> {
+async fn dispatch(b: Arc<Broker>, security: Arc<Security>, req: Request) -> Result<Response, StackError> {
     let v = req.api_version;
     let client_id = req.header.client_id.as_deref().unwrap_or("");
-    let ctx = handlers::Ctx { broker: &b, conn: &req.conn, version: v, client_id };
+    let ctx = handlers::Ctx {
+        broker: &b,
+        security: &security,
+        conn: &req.conn,
+        principal: &req.principal,
+        version: v,
+        client_id,
+    };
     let resp = match req.body {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(handlers::api_versions::handle(&ctx, r)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(handlers::metadata::handle(&ctx, r)),

@@ -12,6 +12,7 @@ use crate::broker::Broker;
 use crate::config::Config;
 use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
+use crate::security::Security;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +60,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let cfg = config.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
 
+    let security = Arc::new(Security::open(&config).context("loading users and ACLs")?);
+
     let mut bound = Vec::new();
     for (i, l) in config.listeners.iter().enumerate() {
         let sock = TcpListener::bind(l.bind).await.with_context(|| format!("listeners[{i}].bind {}", l.bind))?;
@@ -77,6 +80,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         listeners.push((name.to_string(), addr));
         let ctx = AcceptCtx {
             broker: broker.clone(),
+            security: security.clone(),
             listener: name,
             permits: permits.clone(),
             next_conn_id: next_conn_id.clone(),
@@ -113,6 +117,7 @@ impl RunningServer {
 
 struct AcceptCtx {
     broker: Arc<Broker>,
+    security: Arc<Security>,
     listener: Arc<str>,
     permits: Arc<Semaphore>,
     next_conn_id: Arc<AtomicU64>,
@@ -145,7 +150,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
         let _ = stream.set_nodelay(true);
         let id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(ConnInfo { listener: ctx.listener.clone(), peer, id });
-        let svc = build_stack(ctx.broker.clone(), conn);
+        let svc = build_stack(ctx.broker.clone(), ctx.security.clone(), conn);
         let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
         tokio::spawn(async move {
             tracing::debug!(conn = id, %peer, "connection opened");

