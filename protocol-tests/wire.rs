@@ -42,7 +42,7 @@ pub fn str_bytes(s: &str) -> StrBytes {
 
 /// The connection a frame decoded in-process pretends to come from.
 pub fn test_conn() -> Arc<ConnInfo> {
-    Arc::new(ConnInfo { listener: Arc::from("PLAINTEXT"), peer: "127.0.0.1:40000".parse().unwrap(), id: 1 })
+    Arc::new(ConnInfo::new(Arc::from("PLAINTEXT"), "127.0.0.1:40000".parse().unwrap(), 1))
 }
 
 pub fn request_header(api: ApiKey, version: i16, correlation_id: i32) -> RequestHeader {

@@ -12,12 +12,14 @@ pub mod codec;
 pub mod trace;
 
 use crate::broker::Broker;
+use crate::config::SecurityProtocol;
 use crate::router::Router;
 use crate::security::{Principal, Security};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -30,6 +32,34 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Process-unique connection number, for logs.
     pub id: u64,
+    /// The listener's security protocol: whether SASL must come first.
+    pub security: SecurityProtocol,
+    /// The principal a verified client certificate maps to (SSL listeners with mTLS).
+    pub tls_principal: Option<Principal>,
+    /// Set by a layer whose response must be the last one (a failed authentication):
+    /// the connection writes it, then closes.
+    close_after_response: AtomicBool,
+}
+
+impl ConnInfo {
+    pub fn new(listener: Arc<str>, peer: SocketAddr, id: u64) -> ConnInfo {
+        ConnInfo {
+            listener,
+            peer,
+            id,
+            security: SecurityProtocol::Plaintext,
+            tls_principal: None,
+            close_after_response: AtomicBool::new(false),
+        }
+    }
+
+    pub fn close_after_response(&self) {
+        self.close_after_response.store(true, Ordering::Relaxed);
+    }
+
+    pub fn should_close(&self) -> bool {
+        self.close_after_response.load(Ordering::Relaxed)
+    }
 }
 
 /// A decoded request, with its connection.

@@ -4,8 +4,10 @@
 
 pub mod acl;
 pub mod sasl;
+pub mod ssl_principal;
 
 use crate::config::Config;
+use crate::middleware::ConnInfo;
 use std::fmt;
 
 /// The security state every connection shares. Credentials and ACLs are reloadable
@@ -25,6 +27,27 @@ impl Security {
     /// Loads the credential and ACL stores (config plus data directory).
     pub fn open(config: &Config) -> Result<Security, SecurityError> {
         Ok(Security { audit: config.log.audit })
+    }
+
+    /// The audit line for an authentication result (TLS client certificate or SASL).
+    /// `error` is safe to log: it never holds a secret.
+    pub fn audit_authentication(
+        &self,
+        conn: &ConnInfo,
+        mechanism: &str,
+        principal: Option<&Principal>,
+        result: Result<(), &str>,
+    ) {
+        if !self.audit {
+            return;
+        }
+        let principal = principal.map(|p| p.to_string()).unwrap_or_default();
+        match result {
+            Ok(()) => tracing::info!(target: "gregor::audit", event = "authentication", outcome = "success",
+                %principal, mechanism, client = %conn.peer, listener = %conn.listener, conn = conn.id),
+            Err(error) => tracing::info!(target: "gregor::audit", event = "authentication", outcome = "failure",
+                %principal, mechanism, client = %conn.peer, listener = %conn.listener, conn = conn.id, error),
+        }
     }
 }
 
