@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod sasl;
+pub mod scram;
 
 use crate::config::Config;
 use std::fmt;
