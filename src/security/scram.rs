@@ -185,9 +185,11 @@ impl ScramCredential {
     }
 
     /// Decodes and checks an [`EncodedCredential`]; the error names the bad field.
-    pub fn decode(mech: ScramMechanism, e: &EncodedCredential) -> Result<ScramCredential, String> {
-        let field = |name: &str, value: &str| {
-            BASE64.decode(value.trim()).map_err(|_| format!("{name}: not valid base64 (standard alphabet, padded)"))
+    pub fn decode(mech: ScramMechanism, e: &EncodedCredential) -> Result<ScramCredential, DecodeError> {
+        let field = |field: &'static str, value: &str| {
+            BASE64
+                .decode(value.trim())
+                .map_err(|_| DecodeError { field, message: "not valid base64 (standard alphabet, padded)".into() })
         };
         let credential = ScramCredential {
             salt: field("salt", &e.salt)?,
@@ -196,19 +198,28 @@ impl ScramCredential {
             server_key: field("server_key", &e.server_key)?,
         };
         if credential.salt.is_empty() {
-            return Err("salt: must not be empty".into());
+            return Err(DecodeError { field: "salt", message: "must not be empty".into() });
         }
         if credential.iterations < ITERATIONS_MIN {
-            return Err(format!("iterations: must be ≥ {ITERATIONS_MIN}"));
+            return Err(DecodeError { field: "iterations", message: format!("must be ≥ {ITERATIONS_MIN}") });
         }
-        for (name, key) in [("stored_key", &credential.stored_key), ("server_key", &credential.server_key)] {
-            if key.len() != mech.output_bytes() {
-                let want = mech.output_bytes();
-                return Err(format!("{name}: {} holds {want}-byte keys, this one has {}", mech.name(), key.len()));
+        for (field, key) in [("stored_key", &credential.stored_key), ("server_key", &credential.server_key)] {
+            let want = mech.output_bytes();
+            if key.len() != want {
+                let message = format!("{} keys are {want} bytes, this one has {}", mech.name(), key.len());
+                return Err(DecodeError { field, message });
             }
         }
         Ok(credential)
     }
+}
+
+/// A stored credential that does not decode: which field, and why (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct DecodeError {
+    pub field: &'static str,
+    pub message: String,
 }
 
 /// A credential as base64 text: the config's `scram_sha_*` entries, the store file, and
@@ -769,11 +780,11 @@ mod tests {
         let e = c.encode();
         assert_eq!(ScramCredential::decode(ScramMechanism::Sha256, &e).unwrap(), c);
         let err = ScramCredential::decode(ScramMechanism::Sha512, &e).unwrap_err();
-        assert!(err.starts_with("stored_key"), "{err}");
+        assert_eq!(err.field, "stored_key", "{err}");
         let bad = EncodedCredential { salt: "!".into(), ..e.clone() };
-        assert!(ScramCredential::decode(ScramMechanism::Sha256, &bad).unwrap_err().starts_with("salt"));
+        assert_eq!(ScramCredential::decode(ScramMechanism::Sha256, &bad).unwrap_err().field, "salt");
         let few = EncodedCredential { iterations: 100, ..e.clone() };
-        assert!(ScramCredential::decode(ScramMechanism::Sha256, &few).unwrap_err().starts_with("iterations"));
+        assert_eq!(ScramCredential::decode(ScramMechanism::Sha256, &few).unwrap_err().field, "iterations");
         for debug in [format!("{c:?}"), format!("{e:?}")] {
             assert!(!debug.contains(&e.stored_key) && !debug.contains(&e.server_key) && !debug.contains(&e.salt));
             assert!(debug.contains("8192"), "{debug}");
