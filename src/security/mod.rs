@@ -5,8 +5,10 @@
 pub mod acl;
 pub mod credential_file;
 pub mod credentials;
+pub mod plain;
 pub mod sasl;
 pub mod scram;
+pub mod scram_client;
 
 use crate::config::Config;
 use credentials::{CredentialError, CredentialStore};

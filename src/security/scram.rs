@@ -99,16 +99,16 @@ impl ScramMechanism {
         }
     }
 
-    fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub(crate) fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         hmac::sign(&hmac::Key::new(self.hmac(), key), data).as_ref().to_vec()
     }
 
-    fn hash(self, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn hash(self, data: &[u8]) -> Vec<u8> {
         digest::digest(self.digest(), data).as_ref().to_vec()
     }
 
     /// RFC 5802 `Hi()`: PBKDF2 with the mechanism's HMAC, one hash long.
-    fn salt_password(self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
+    pub(crate) fn salt_password(self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
         let mut out = vec![0u8; self.output_bytes()];
         pbkdf2::derive(self.pbkdf2(), iterations, salt, password, &mut out);
         out
