@@ -25,10 +25,14 @@ use tokio::sync::{mpsc, watch, Semaphore};
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 /// Granularity of group timers (sessions, rebalance deadlines).
 const GROUP_TICK: Duration = Duration::from_millis(100);
+/// How often the credential store file is checked for changes (`gregor user`).
+const SECURITY_RELOAD_TICK: Duration = Duration::from_secs(1);
 
 /// A started server: its bound addresses and the handle that stops it.
 pub struct RunningServer {
     pub broker: Arc<Broker>,
+    /// Credentials and ACLs, as the handlers see them.
+    pub security: Arc<Security>,
     /// (listener name, bound address), in config order.
     pub listeners: Vec<(String, SocketAddr)>,
     pub admin: SocketAddr,
@@ -91,11 +95,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tokio::spawn(accept_loop(sock, ctx));
     }
     tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
-    tokio::spawn(group_ticker(broker.clone(), shutdown_rx));
+    tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(security_reloader(security.clone(), shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
-    Ok(RunningServer { broker, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
+    Ok(RunningServer { broker, security, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
 }
 
 impl RunningServer {
@@ -195,6 +200,40 @@ async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
             last_expiry = tokio::time::Instant::now();
         }
         broker.groups.tick(&broker, crate::time::now_ms(), expire);
+    }
+}
+
+/// Re-reads the credential store when its file changes (checked every second) and on
+/// SIGHUP, so that `gregor user add` reaches a running broker.
+async fn security_reloader(security: Arc<Security>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
+    // a broken file would otherwise be reported every second
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+            _ = hangup.recv() => tracing::info!("SIGHUP received: re-reading the credential store"),
+        }
+        let store = security.credentials.clone();
+        let Ok(reloaded) = tokio::task::spawn_blocking(move || store.reload_if_changed()).await else { continue };
+        match reloaded {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!("credential store reloaded");
+                }
+                last_error = None;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if last_error.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(error = %message, "credential store not reloaded; the previous users stay in force");
+                }
+                last_error = Some(message);
+            }
+        }
     }
 }
 

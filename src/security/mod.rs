@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod plain;
 pub mod sasl;
 pub mod scram;
+pub mod scram_admin;
 pub mod scram_client;
 
 use crate::config::Config;
