@@ -112,7 +112,7 @@ impl CredentialFile {
     fn parse(&self, text: &str) -> Result<Users, CredentialFileError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let stored: Stored = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| self.invalid(format!("`{}`: {}", e.path(), e.inner())))?;
+            .map_err(|e| self.invalid(format!("`{}`: {}", e.path(), describe_json_error(e.inner()))))?;
         if stored.version != FORMAT_VERSION {
             return Err(self.invalid(format!("format version {} (this gregor reads {FORMAT_VERSION})", stored.version)));
         }
@@ -196,6 +196,24 @@ impl CredentialFile {
     }
 }
 
+/// serde's message, unless it could quote a value (serde says "invalid type: string
+/// \"…\"", and the value may be a key pasted into the wrong field): then only where.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Data => {
+            let message = e.to_string();
+            if message.starts_with("unknown field") || message.starts_with("missing field") {
+                return message;
+            }
+            "a value of the wrong type"
+        }
+        Category::Syntax | Category::Eof => "not valid JSON",
+        Category::Io => "unreadable",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +287,12 @@ mod tests {
         let f = CredentialFile::in_dir(dir.path());
         let good = ScramCredential::generate(ScramMechanism::Sha256, b"x", 4096).encode();
         let cases = [
-            ("{", "EOF"),
+            ("{", "not valid JSON at line 1"),
+            (
+                r#"{"version": 1, "users": {"x": {"SCRAM-SHA-256": {"salt": "a", "iterations": "S3CRET",
+                "stored_key": "a", "server_key": "a"}}}}"#,
+                "`users.x.SCRAM-SHA-256.iterations`: a value of the wrong type",
+            ),
             (r#"{"version": 2, "users": {}}"#, "format version 2"),
             (r#"{"version": 1, "users": {}, "extra": 1}"#, "extra"),
             (r#"{"version": 1, "users": {"": {}}}"#, "empty"),
@@ -278,6 +301,7 @@ mod tests {
             std::fs::write(f.path(), text).unwrap();
             let err = f.read().unwrap_err().to_string();
             assert!(err.contains(expect), "{text}: {err}");
+            assert!(!err.contains("S3CRET"), "values are not quoted: {err}");
         }
         let mut stored = Stored { version: 1, users: BTreeMap::new() };
         stored.users.insert("dave".into(), [("SCRAM-SHA-1".to_string(), good.clone())].into());
