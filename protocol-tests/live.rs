@@ -47,6 +47,9 @@ const LIVE_TESTED: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
     ApiKey::InitProducerId,
+    // in scram_apis.rs
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 pub(crate) const NONE: i16 = 0;

@@ -128,6 +128,8 @@ fn default_request(api: ApiKey) -> kafka_protocol::messages::RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(Default::default()),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(Default::default()),
         ApiKey::InitProducerId => RequestKind::InitProducerId(Default::default()),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(Default::default()),
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(Default::default()),
         other => panic!("no default for {other:?}"),
     }
 }

@@ -45,6 +45,12 @@ pub fn request(api: ApiKey, v: i16) -> RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(delete_groups_request()),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(offset_delete_request()),
         ApiKey::InitProducerId => RequestKind::InitProducerId(init_producer_id_request(v)),
+        ApiKey::DescribeUserScramCredentials => {
+            RequestKind::DescribeUserScramCredentials(describe_user_scram_credentials_request())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            RequestKind::AlterUserScramCredentials(alter_user_scram_credentials_request())
+        }
         other => panic!("no sample request for {other:?}: add one when it is routed"),
     }
 }
@@ -289,6 +295,12 @@ pub fn response(api: ApiKey, v: i16) -> ResponseKind {
         ApiKey::DeleteGroups => ResponseKind::DeleteGroups(delete_groups_response()),
         ApiKey::OffsetDelete => ResponseKind::OffsetDelete(offset_delete_response()),
         ApiKey::InitProducerId => ResponseKind::InitProducerId(init_producer_id_response()),
+        ApiKey::DescribeUserScramCredentials => {
+            ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials_response())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials_response())
+        }
         other => panic!("no sample response for {other:?}: add one when it is routed"),
     }
 }
@@ -966,4 +978,55 @@ fn init_producer_id_response() -> InitProducerIdResponse {
         .with_error_code(0)
         .with_producer_id(ProducerId(4_000))
         .with_producer_epoch(3)
+}
+
+// ---- SCRAM credentials (KIP-554) ----
+
+fn describe_user_scram_credentials_request() -> DescribeUserScramCredentialsRequest {
+    use describe_user_scram_credentials_request::UserName;
+    DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+        UserName::default().with_name(str_bytes("alice")),
+        UserName::default().with_name(str_bytes("bob")),
+    ]))
+}
+
+fn describe_user_scram_credentials_response() -> DescribeUserScramCredentialsResponse {
+    use describe_user_scram_credentials_response::{CredentialInfo, DescribeUserScramCredentialsResult};
+    DescribeUserScramCredentialsResponse::default()
+        .with_throttle_time_ms(4)
+        .with_error_code(0)
+        .with_error_message(some("all fine"))
+        .with_results(vec![
+            DescribeUserScramCredentialsResult::default().with_user(str_bytes("alice")).with_credential_infos(vec![
+                CredentialInfo::default().with_mechanism(1).with_iterations(4096),
+                CredentialInfo::default().with_mechanism(2).with_iterations(8192),
+            ]),
+            DescribeUserScramCredentialsResult::default()
+                .with_user(str_bytes("bob"))
+                .with_error_code(91)
+                .with_error_message(some("no such user")),
+        ])
+}
+
+fn alter_user_scram_credentials_request() -> AlterUserScramCredentialsRequest {
+    use alter_user_scram_credentials_request::{ScramCredentialDeletion, ScramCredentialUpsertion};
+    AlterUserScramCredentialsRequest::default()
+        .with_deletions(vec![ScramCredentialDeletion::default().with_name(str_bytes("alice")).with_mechanism(1)])
+        .with_upsertions(vec![ScramCredentialUpsertion::default()
+            .with_name(str_bytes("bob"))
+            .with_mechanism(2)
+            .with_iterations(8192)
+            .with_salt(bytes::Bytes::from_static(b"salt-bytes"))
+            .with_salted_password(bytes::Bytes::from(vec![7u8; 64]))])
+}
+
+fn alter_user_scram_credentials_response() -> AlterUserScramCredentialsResponse {
+    use alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+    AlterUserScramCredentialsResponse::default().with_throttle_time_ms(4).with_results(vec![
+        AlterUserScramCredentialsResult::default().with_user(str_bytes("alice")),
+        AlterUserScramCredentialsResult::default()
+            .with_user(str_bytes("bob"))
+            .with_error_code(93)
+            .with_error_message(some("too few iterations")),
+    ])
 }

@@ -208,8 +208,13 @@ pub struct InProcessServer {
 
 impl InProcessServer {
     pub fn start() -> InProcessServer {
+        InProcessServer::start_with("")
+    }
+
+    /// With more top-level config keys (YAML) after the test defaults, e.g. `users:`.
+    pub fn start_with(extra_yaml: &str) -> InProcessServer {
         let data = tempfile::tempdir().unwrap();
-        let yaml = config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0");
+        let yaml = config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0") + extra_yaml;
         let config = gregor::config::Config::from_yaml(&yaml, std::iter::empty()).expect("test config");
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -220,6 +225,11 @@ impl InProcessServer {
 
     pub fn cluster_id(&self) -> String {
         self.server.as_ref().unwrap().broker.cluster_id.clone()
+    }
+
+    /// The server's credentials and ACLs, to check what the admin APIs changed.
+    pub fn security(&self) -> std::sync::Arc<gregor::security::Security> {
+        self.server.as_ref().unwrap().security.clone()
     }
 }
 

@@ -30,6 +30,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Manage SASL/SCRAM users in the data directory's credential store.
+    User {
+        #[command(subcommand)]
+        command: gregor::cli::user::UserCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +64,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(config.as_deref(), std::env::vars())?;
             println!("{config:#?}");
             Ok(())
+        }
+        Command::User { command } => {
+            let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+            Ok(gregor::cli::user::run(command, std::env::vars(), &mut stdin, &mut stdout)?)
         }
     }
 }

@@ -28,14 +28,16 @@ use tokio::sync::{mpsc, watch, Semaphore};
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 /// A TLS client that has not finished its handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often certificate (and credential/ACL store) files are checked for changes.
-const SECURITY_FILES_CHECK: Duration = Duration::from_secs(2);
 /// Granularity of group timers (sessions, rebalance deadlines).
 const GROUP_TICK: Duration = Duration::from_millis(100);
+/// How often certificate files and the credential store (`gregor user`) are checked for changes.
+const SECURITY_RELOAD_TICK: Duration = Duration::from_secs(1);
 
 /// A started server: its bound addresses and the handle that stops it.
 pub struct RunningServer {
     pub broker: Arc<Broker>,
+    /// Credentials and ACLs, as the handlers see them.
+    pub security: Arc<Security>,
     /// (listener name, bound address), in config order.
     pub listeners: Vec<(String, SocketAddr)>,
     pub admin: SocketAddr,
@@ -109,12 +111,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tokio::spawn(accept_loop(sock, ctx));
     }
     tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
-    tokio::spawn(watch_security_files(tls_sources, shutdown_rx.clone()));
-    tokio::spawn(group_ticker(broker.clone(), shutdown_rx));
+    tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(security_reloader(security.clone(), tls_sources, shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
-    Ok(RunningServer { broker, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
+    Ok(RunningServer { broker, security, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
 }
 
 impl RunningServer {
@@ -247,30 +249,6 @@ async fn tls_handshake(
     }
 }
 
-/// Re-reads certificate files when they change, and on SIGHUP.
-async fn watch_security_files(tls: Vec<Arc<TlsSource>>, mut shutdown: watch::Receiver<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    let mut tick = tokio::time::interval(SECURITY_FILES_CHECK);
-    loop {
-        let force = tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tick.tick() => false,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP received: reloading certificates");
-                true
-            }
-        };
-        for source in &tls {
-            match source.reload(force) {
-                Ok(true) => tracing::info!("TLS certificates reloaded"),
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "TLS reload failed; the previous certificates stay in use"),
-            }
-        }
-    }
-}
-
 async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let retention_every = Duration::from_millis(broker.config.broker.log_retention_check_interval_ms as u64);
     let mut last_retention = tokio::time::Instant::now();
@@ -304,6 +282,54 @@ async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
             last_expiry = tokio::time::Instant::now();
         }
         broker.groups.tick(&broker, crate::time::now_ms(), expire);
+    }
+}
+
+/// Re-reads what may change under a running server: certificate files and the
+/// credential store, when they change and on SIGHUP. A broken file keeps the previous
+/// state in force and is reported once, not every tick.
+async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
+    let mut last_errors: Vec<Option<String>> = vec![None; tls.len() + 1];
+    loop {
+        let forced = tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => false,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP received: re-reading certificates and the credential store");
+                true
+            }
+        };
+        let (store, sources) = (security.credentials.clone(), tls.clone());
+        let Ok(results) = tokio::task::spawn_blocking(move || {
+            let mut results: Vec<Result<bool, String>> =
+                sources.iter().map(|t| t.reload(forced).map_err(|e| e.to_string())).collect();
+            results.push(store.reload_if_changed().map_err(|e| e.to_string()));
+            results
+        })
+        .await
+        else {
+            continue;
+        };
+        for (i, result) in results.into_iter().enumerate() {
+            let what = if i < tls.len() { "TLS certificates" } else { "credential store" };
+            match result {
+                Ok(changed) => {
+                    if changed {
+                        tracing::info!("{what} reloaded");
+                    }
+                    last_errors[i] = None;
+                }
+                Err(message) => {
+                    if last_errors[i].as_deref() != Some(message.as_str()) {
+                        tracing::warn!(error = %message, "{what} not reloaded; the previous ones stay in force");
+                    }
+                    last_errors[i] = Some(message);
+                }
+            }
+        }
     }
 }
 

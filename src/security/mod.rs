@@ -3,30 +3,43 @@
 //! `middleware::{authenticate, authorize}`; this module holds the pure parts.
 
 pub mod acl;
+pub mod credential_file;
+pub mod credentials;
+pub mod plain;
 pub mod sasl;
+pub mod scram;
+pub mod scram_admin;
+pub mod scram_client;
 pub mod ssl_principal;
 
 use crate::config::Config;
 use crate::middleware::ConnInfo;
+use credentials::{CredentialError, CredentialStore};
 use std::fmt;
+use std::sync::Arc;
 
 /// The security state every connection shares. Credentials and ACLs are reloadable
 /// (SIGHUP, file changes), so each lives behind its own lock inside its store.
 pub struct Security {
     /// `log.audit`: one `gregor::audit` line per authentication result and denial.
     pub audit: bool,
+    /// SCRAM users (config and store file); SASL sessions hold a clone of the `Arc`.
+    pub credentials: Arc<CredentialStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
     #[error("{0}")]
     Store(String),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
 }
 
 impl Security {
     /// Loads the credential and ACL stores (config plus data directory).
     pub fn open(config: &Config) -> Result<Security, SecurityError> {
-        Ok(Security { audit: config.log.audit })
+        let credentials = Arc::new(CredentialStore::open(config)?);
+        Ok(Security { audit: config.log.audit, credentials })
     }
 
     /// The audit line for an authentication result (TLS client certificate or SASL).
