@@ -50,6 +50,9 @@ const LIVE_TESTED: &[ApiKey] = &[
     // in scram_apis.rs
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
+    // in sasl.rs
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 pub(crate) const NONE: i16 = 0;

@@ -19,6 +19,7 @@ mod live_groups;
 mod probe_alloc;
 mod roundtrip;
 mod samples;
+mod sasl;
 mod scram_apis;
 mod wire;
 

@@ -130,6 +130,8 @@ fn default_request(api: ApiKey) -> kafka_protocol::messages::RequestKind {
         ApiKey::InitProducerId => RequestKind::InitProducerId(Default::default()),
         ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(Default::default()),
         ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(Default::default()),
+        ApiKey::SaslHandshake => RequestKind::SaslHandshake(Default::default()),
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(Default::default()),
         other => panic!("no default for {other:?}"),
     }
 }

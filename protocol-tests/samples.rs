@@ -51,6 +51,12 @@ pub fn request(api: ApiKey, v: i16) -> RequestKind {
         ApiKey::AlterUserScramCredentials => {
             RequestKind::AlterUserScramCredentials(alter_user_scram_credentials_request())
         }
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(str_bytes("SCRAM-SHA-512")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0secret")),
+        ),
         other => panic!("no sample request for {other:?}: add one when it is routed"),
     }
 }
@@ -300,6 +306,21 @@ pub fn response(api: ApiKey, v: i16) -> ResponseKind {
         }
         ApiKey::AlterUserScramCredentials => {
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials_response())
+        }
+        ApiKey::SaslHandshake => ResponseKind::SaslHandshake(
+            SaslHandshakeResponse::default()
+                .with_error_code(33)
+                .with_mechanisms(vec![str_bytes("PLAIN"), str_bytes("SCRAM-SHA-512")]),
+        ),
+        ApiKey::SaslAuthenticate => {
+            let mut r = SaslAuthenticateResponse::default()
+                .with_error_code(58)
+                .with_error_message(some("bad password"))
+                .with_auth_bytes(bytes::Bytes::from_static(b"v=signature"));
+            if v >= 1 {
+                r = r.with_session_lifetime_ms(3_600_000);
+            }
+            ResponseKind::SaslAuthenticate(r)
         }
         other => panic!("no sample response for {other:?}: add one when it is routed"),
     }

@@ -203,6 +203,8 @@ pub struct InProcessServer {
     runtime: tokio::runtime::Runtime,
     server: Option<gregor::server::RunningServer>,
     pub addr: SocketAddr,
+    /// (name, bound address) of every listener, in config order.
+    pub listeners: Vec<(String, SocketAddr)>,
     _data: tempfile::TempDir,
 }
 
@@ -213,14 +215,20 @@ impl InProcessServer {
 
     /// With more top-level config keys (YAML) after the test defaults, e.g. `users:`.
     pub fn start_with(extra_yaml: &str) -> InProcessServer {
+        InProcessServer::start_custom(|yaml| yaml + extra_yaml)
+    }
+
+    /// With the test defaults' YAML rewritten by `edit` (e.g. more listeners).
+    pub fn start_custom(edit: impl FnOnce(String) -> String) -> InProcessServer {
         let data = tempfile::tempdir().unwrap();
-        let yaml = config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0") + extra_yaml;
+        let yaml = edit(config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0"));
         let config = gregor::config::Config::from_yaml(&yaml, std::iter::empty()).expect("test config");
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let server = runtime.block_on(gregor::server::start(config)).expect("server start");
         let addr = server.listeners[0].1;
-        InProcessServer { runtime, server: Some(server), addr, _data: data }
+        let listeners = server.listeners.clone();
+        InProcessServer { runtime, server: Some(server), addr, listeners, _data: data }
     }
 
     pub fn cluster_id(&self) -> String {

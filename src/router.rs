@@ -41,6 +41,10 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // v0 would hand the exchange to raw, unframed tokens; every client we know
+    // speaks v1 (KIP-152)
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The versions of `api` we serve, if any.
@@ -135,6 +139,10 @@ async fn dispatch(b: Arc<Broker>, security: Arc<Security>, req: Request) -> Resu
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(handlers::alter_user_scram_credentials::handle(&ctx, r).await)
         }
+        RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(handlers::sasl_handshake::handle(&ctx, r)),
+        RequestKind::SaslAuthenticate(r) => {
+            ResponseKind::SaslAuthenticate(handlers::sasl_authenticate::handle(&ctx, r))
+        }
         other => return Err(StackError::Handler(format!("no handler for {:?}", std::mem::discriminant(&other)))),
     };
     Ok(Some(resp))
@@ -176,6 +184,8 @@ mod tests {
             ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
+            ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+            ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("{other:?} is routed but missing from this table"),
         }
     }

@@ -2,12 +2,13 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ router ─▶ handler
 //! ```
 //!
-//! Later layers (metrics, authentication, authorization, quotas) slot in between
-//! trace and router, in this function.
+//! Later layers (metrics, authorization, quotas) slot in between trace and router,
+//! in this function.
 
+pub mod authenticate;
 pub mod codec;
 pub mod trace;
 
@@ -89,6 +90,8 @@ pub enum StackError {
     Encode(String),
     #[error("handler failed: {0}")]
     Handler(String),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
 }
 
 /// Builds the per-connection service: frames in, encoded response frames out.
@@ -96,9 +99,12 @@ pub fn build_stack(
     broker: Arc<Broker>,
     security: Arc<Security>,
     conn: Arc<ConnInfo>,
-) -> codec::Codec<trace::Trace<Router>> {
+) -> codec::Codec<trace::Trace<authenticate::Authenticate<Router>>> {
+    let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
+    let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
     tower::ServiceBuilder::new()
         .layer(codec::CodecLayer::new(conn))
         .layer(trace::TraceLayer)
+        .layer(authenticate)
         .service(Router::new(broker, security))
 }

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod credential_file;
 pub mod credentials;
+pub mod failure_delay;
 pub mod plain;
 pub mod sasl;
 pub mod scram;
@@ -25,6 +26,10 @@ pub struct Security {
     pub audit: bool,
     /// SCRAM users (config and store file); SASL sessions hold a clone of the `Arc`.
     pub credentials: Arc<CredentialStore>,
+    /// Spaces out authentication attempts from addresses that keep failing.
+    pub failure_delay: failure_delay::FailureDelay,
+    /// KIP-368 `connections.max.reauth.ms` (0 = sessions never expire).
+    pub reauth_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +44,12 @@ impl Security {
     /// Loads the credential and ACL stores (config plus data directory).
     pub fn open(config: &Config) -> Result<Security, SecurityError> {
         let credentials = Arc::new(CredentialStore::open(config)?);
-        Ok(Security { audit: config.log.audit, credentials })
+        Ok(Security {
+            audit: config.log.audit,
+            credentials,
+            failure_delay: failure_delay::FailureDelay::new(config.broker.connection_failed_authentication_delay_ms),
+            reauth_ms: config.broker.connections_max_reauth_ms,
+        })
     }
 
     /// The audit line for an authentication result (TLS client certificate or SASL).
