@@ -3,6 +3,7 @@
 //! ApiVersions and those through until the client has authenticated, and expires
 //! sessions after `connections.max.reauth.ms` unless the client re-authenticates
 //! (KIP-368). Elsewhere the principal is the client certificate's or ANONYMOUS.
+//! After a v0 handshake the codec hands bare tokens in as SaslAuthenticate v0.
 
 use super::{BoxFuture, ConnInfo, Request, Response, StackError};
 use crate::config::ListenerSaslConfig;
@@ -151,6 +152,8 @@ fn handshake(shared: &Shared, state: &mut State, req: &Request) -> Fut {
     let response = SaslHandshakeResponse::default().with_mechanisms(enabled);
     match chosen {
         Some(m) if consistent => {
+            // v0: the tokens that follow come bare, without Kafka request headers
+            shared.conn.set_raw_sasl_tokens(req.api_version == 0);
             let session = SaslSession::new(m, shared.security.credentials.clone());
             state.phase = Phase::Exchange { mechanism: m, session: Some(Box::new(session)) };
             respond(ResponseKind::SaslHandshake(response))
@@ -229,6 +232,7 @@ fn complete(
     let expires_at_ms = (reauth_ms > 0).then(|| crate::time::now_ms() + reauth_ms);
     shared.security.audit_authentication(&shared.conn, mechanism.name(), Some(&principal), Ok(()));
     st.phase = Phase::Authenticated { expires_at_ms };
+    shared.conn.set_raw_sasl_tokens(false);
     st.principal = Arc::new(principal);
     st.session_mechanism = Some(mechanism);
     let mut response = SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token));
