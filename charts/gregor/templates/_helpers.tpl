@@ -90,7 +90,8 @@ the configured ones do not already name the inter-broker listener.
 
 {{/*
 The gregor config file: `.Values.config` with the chart's additions (the INTERNAL
-listener and the `cluster:` section when replicas > 1). node_id and the advertised
+listener and the `cluster:` section when replicas > 1; a single node has no
+`cluster:`, whatever `.Values.config.cluster` says). node_id and the advertised
 addresses are not in the file: the entrypoint sets them per pod.
 Sections come out in the order of config/single-node.yaml; anything unknown is
 still rendered, so that gregor rejects it at start rather than the chart hiding it.
@@ -98,6 +99,7 @@ still rendered, so that gregor rejects it at start rather than the chart hiding 
 {{- define "gregor.configFile" -}}
 {{- $cfg := deepCopy .Values.config }}
 {{- $_ := set $cfg "listeners" (include "gregor.listeners" . | fromJsonArray) }}
+{{- $_ := unset $cfg "cluster" }}
 {{- if gt (int .Values.replicas) 1 }}
 {{- $cluster := deepCopy (.Values.config.cluster | default dict) }}
 {{- $inter := include "gregor.interBrokerListener" . }}
