@@ -149,6 +149,15 @@ in ways the schema cannot express.
 {{- if le (mul (int64 $v.terminationGracePeriodSeconds) 1000) (int64 $drainMs) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.limits.shutdown_drain_ms (%v ms), or pods are killed before the final flush" $v.terminationGracePeriodSeconds $drainMs) }}
 {{- end }}
+{{- $broker := $v.config.broker | default dict }}
+{{- $rf := int (get $broker "default.replication.factor" | default 1) }}
+{{- $isr := int (get $broker "min.insync.replicas" | default 1) }}
+{{- if gt $rf (int $v.replicas) }}
+{{- fail (printf "config.broker default.replication.factor (%d) exceeds replicas (%d): topics created with it would fail" $rf (int $v.replicas)) }}
+{{- end }}
+{{- if gt $isr $rf }}
+{{- fail (printf "config.broker min.insync.replicas (%d) exceeds default.replication.factor (%d): acks=all produce would always fail" $isr $rf) }}
+{{- end }}
 {{- range $l := $v.config.listeners }}
 {{- if and $l.advertised (gt (int $v.replicas) 1) }}
 {{- fail (printf "config.listeners %s: advertised is set, so every pod would advertise the same address; leave it out when replicas > 1 (each pod advertises its own DNS name)" $l.name) }}
