@@ -81,6 +81,12 @@ def check(docs):
         if m["name"] not in volumes:
             problems.append(f"volumeMount {m['name']} has no volume")
         mounts[m["mountPath"]] = m
+    for outer, m in mounts.items():
+        if m.get("readOnly") and not m.get("subPath"):
+            for inner in mounts:
+                if under(inner, outer):
+                    # the runtime cannot create the mount point in a read-only volume
+                    problems.append(f"volumeMount {inner} lies inside the read-only mount {outer}")
     writable = [p for p, m in mounts.items() if not m.get("readOnly")]
     secret_mounts = [
         mounts[p]["mountPath"]
