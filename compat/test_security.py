@@ -15,8 +15,10 @@ so that the per-address failure delay they cause cannot slow the others.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -427,3 +429,39 @@ def test_reauthentication(own_secure, pki, new_topic):
             w.metadata()
     finally:
         w.close()
+
+
+def test_certificate_rotation_keeps_open_connections(pki, tmp_path, gregor_bin):
+    """New certificate files are picked up (SIGHUP here; a file change is picked up
+    within a second too): new handshakes present the new chain, an open connection
+    carries on with the one it started with."""
+    rotated = make_certs(tmp_path / "rotated")
+    cert_dir = tmp_path / "live"
+    cert_dir.mkdir()
+    live_cert, live_key = cert_dir / "server.pem", cert_dir / "server.key"
+    shutil.copy(pki.server.cert, live_cert)
+    shutil.copy(pki.server.key, live_key)
+    listeners = secure_listeners(pki)
+    listeners[0]["tls"] = {"cert": str(live_cert), "key": str(live_key)}
+    g2 = Gregor(tmp_path / "rot", binary=gregor_bin, listeners=listeners, extra_yaml=users_yaml(tmp_path))
+    g2.start()
+    try:
+        old = WireClient("127.0.0.1", g2.ports["SASL_SSL"], tls=tls_context(pki))
+        assert old.plain("alice", ALICE_PASSWORD)[0] == 0
+        shutil.copy(rotated.server.cert, live_cert)
+        shutil.copy(rotated.server.key, live_key)
+        os.kill(g2.pid, signal.SIGHUP)
+
+        def new_chain_served():
+            w = WireClient("127.0.0.1", g2.ports["SASL_SSL"], tls=tls_context(rotated))
+            w.close()
+            return True
+        from kafka_clients import wait_until
+        wait_until(new_chain_served, timeout=10, interval=0.2, what="the rotated certificate to be served")
+        with pytest.raises(ssl.SSLError):
+            WireClient("127.0.0.1", g2.ports["SASL_SSL"], tls=tls_context(pki))
+        assert len(old.metadata()) > 0, "the connection opened before the rotation still works"
+        old.close()
+        assert "TLS certificates reloaded" in g2.logs()
+    finally:
+        g2.cleanup()

@@ -517,6 +517,8 @@ impl Config {
                 return Err(key_error(&format!("users[{i}].name"), "duplicate user"));
             }
         }
+        crate::security::ssl_principal::PrincipalMapper::parse(&self.broker.ssl_principal_mapping_rules)
+            .map_err(|e| key_error("broker.ssl.principal.mapping.rules", e.to_string()))?;
         if self.broker.connections_max_reauth_ms < 0 {
             return Err(key_error("broker.connections.max.reauth.ms", "must be ≥ 0"));
         }
@@ -701,6 +703,31 @@ mod tests {
         // a typo inside a section is still an error
         let typo = vec![("GREGOR_BROKER__NUM_PARTITIONZ".to_string(), "3".to_string())];
         assert!(Config::from_yaml(DEFAULT_CONFIG_YAML, typo).is_err());
+    }
+
+    #[test]
+    fn example_configs_load() {
+        for file in ["config/single-node.yaml", "config/secure.yaml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            Config::load(Some(&path), no_env()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+
+    #[test]
+    fn security_settings_are_checked_with_their_key() {
+        let with = |from: &str, to: &str| {
+            Config::from_yaml(&DEFAULT_CONFIG_YAML.replacen(from, to, 1), no_env()).unwrap_err().to_string()
+        };
+        let err = with("security: plaintext", "security: sasl_ssl");
+        assert!(err.contains("listeners[0].tls"), "{err}");
+        let err = with("security: plaintext", "security: sasl_plaintext");
+        assert!(err.contains("listeners[0].sasl"), "{err}");
+        let err = with("security: plaintext", "security: plaintext\n    sasl: { mechanisms: [GSSAPI] }");
+        assert!(err.contains("listeners[0].sasl.mechanisms"), "{err}");
+        let err = with("num.partitions: 1", "num.partitions: 1\n  ssl.principal.mapping.rules: \"RULE:x\"");
+        assert!(err.contains("broker.ssl.principal.mapping.rules"), "{err}");
+        let err = with("node_id: 1", "node_id: 1\nsuper_users: [admin]");
+        assert!(err.contains("super_users[0]"), "{err}");
     }
 
     #[test]
