@@ -3,6 +3,8 @@
 //! `middleware::{authenticate, authorize}`; this module holds the pure parts.
 
 pub mod acl;
+pub mod acl_store;
+pub mod authorizer;
 pub mod sasl;
 
 use crate::config::Config;
@@ -13,18 +15,30 @@ use std::fmt;
 pub struct Security {
     /// `log.audit`: one `gregor::audit` line per authentication result and denial.
     pub audit: bool,
+    /// ACLs (config and online) and the authorizer built from them.
+    pub acls: acl_store::AclStore,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
     #[error("{0}")]
     Store(String),
+    #[error("ACLs: {0}")]
+    Acls(#[from] acl_store::AclStoreError),
 }
 
 impl Security {
     /// Loads the credential and ACL stores (config plus data directory).
     pub fn open(config: &Config) -> Result<Security, SecurityError> {
-        Ok(Security { audit: config.log.audit })
+        Ok(Security { audit: config.log.audit, acls: acl_store::AclStore::open(config)? })
+    }
+
+    /// Picks up edits of the stores' files (called every second and on SIGHUP).
+    /// Failures are logged; the previous state stays in force.
+    pub fn reload_if_changed(&self) {
+        if let Err(e) = self.acls.reload_if_changed() {
+            tracing::error!(error = %e, "ACL file not reloaded; the previous ACLs stay in force");
+        }
     }
 }
 
