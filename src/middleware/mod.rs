@@ -2,12 +2,13 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ authorize ─▶ router ─▶ handler
 //! ```
 //!
-//! Later layers (metrics, authentication, authorization, quotas) slot in between
-//! trace and router, in this function.
+//! Later layers slot in here too: metrics and authentication between trace and
+//! authorize (authorization needs the authenticated principal), quotas after it.
 
+pub mod authorize;
 pub mod codec;
 pub mod trace;
 
@@ -59,6 +60,10 @@ pub enum StackError {
     Encode(String),
     #[error("handler failed: {0}")]
     Handler(String),
+    /// A denial no response can carry (acks=0 Produce), or a request kind with no
+    /// authorization rule: Kafka closes the connection.
+    #[error("not authorized: {0}")]
+    Denied(String),
 }
 
 /// Builds the per-connection service: frames in, encoded response frames out.
@@ -66,9 +71,12 @@ pub fn build_stack(
     broker: Arc<Broker>,
     security: Arc<Security>,
     conn: Arc<ConnInfo>,
-) -> codec::Codec<trace::Trace<Router>> {
+) -> codec::Codec<trace::Trace<authorize::Authorize<Router>>> {
+    let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
     tower::ServiceBuilder::new()
         .layer(codec::CodecLayer::new(conn))
         .layer(trace::TraceLayer)
+        // authentication goes here: it sets the principal that authorization checks
+        .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
         .service(Router::new(broker, security))
 }

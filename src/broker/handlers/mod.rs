@@ -60,32 +60,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Kafka's "not requested" value for authorized-operations fields.
-pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// AclOperation codes (Kafka's numbering) a principal may hold on a resource.
-pub mod acl_op {
-    pub const READ: i32 = 3;
-    pub const WRITE: i32 = 4;
-    pub const CREATE: i32 = 5;
-    pub const DELETE: i32 = 6;
-    pub const ALTER: i32 = 7;
-    pub const DESCRIBE: i32 = 8;
-    pub const CLUSTER_ACTION: i32 = 9;
-    pub const DESCRIBE_CONFIGS: i32 = 10;
-    pub const ALTER_CONFIGS: i32 = 11;
-    pub const IDEMPOTENT_WRITE: i32 = 12;
-
-    pub fn bits(ops: &[i32]) -> i32 {
-        ops.iter().fold(0, |acc, op| acc | (1 << op))
-    }
-
-    /// Everything a principal may do on the cluster resource (no ACLs yet).
-    pub fn cluster_all() -> i32 {
-        bits(&[CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE])
-    }
-}
-
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
