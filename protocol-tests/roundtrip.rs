@@ -128,6 +128,9 @@ fn default_request(api: ApiKey) -> kafka_protocol::messages::RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(Default::default()),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(Default::default()),
         ApiKey::InitProducerId => RequestKind::InitProducerId(Default::default()),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(Default::default()),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(Default::default()),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(Default::default()),
         other => panic!("no default for {other:?}"),
     }
 }

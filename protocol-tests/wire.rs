@@ -185,8 +185,8 @@ pub enum Outcome {
     Silent,
 }
 
-fn config_yaml(data_dir: &Path, bind: &str, admin: &str) -> String {
-    format!(
+fn config_yaml(data_dir: &Path, bind: &str, admin: &str, extra: &str) -> String {
+    let base = format!(
         "node_id: 1\n\
          data_dir: {data}\n\
          listeners:\n  - name: PLAINTEXT\n    bind: {bind}\n    security: plaintext\n\
@@ -195,7 +195,32 @@ fn config_yaml(data_dir: &Path, bind: &str, admin: &str) -> String {
          log:\n  level: warn\n\
          broker:\n  group.initial.rebalance.delay.ms: 0\n",
         data = data_dir.display()
-    )
+    );
+    if extra.trim().is_empty() {
+        return base;
+    }
+    let mut merged: serde_norway::Value = serde_norway::from_str(&base).expect("base test config");
+    let extra: serde_norway::Value = serde_norway::from_str(extra).expect("extra test config is YAML");
+    merge_yaml(&mut merged, extra);
+    serde_norway::to_string(&merged).expect("test config")
+}
+
+/// Deep merge: mappings merge key by key (so an extra `broker:` adds to the base's),
+/// anything else replaces.
+fn merge_yaml(base: &mut serde_norway::Value, extra: serde_norway::Value) {
+    match (base, extra) {
+        (serde_norway::Value::Mapping(b), serde_norway::Value::Mapping(e)) => {
+            for (k, v) in e {
+                match b.get_mut(&k) {
+                    Some(existing) => merge_yaml(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, e) => *b = e,
+    }
 }
 
 /// A server running inside the test process, on ephemeral ports.
@@ -203,23 +228,50 @@ pub struct InProcessServer {
     runtime: tokio::runtime::Runtime,
     server: Option<gregor::server::RunningServer>,
     pub addr: SocketAddr,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
+    /// Top-level config keys added to the test config (e.g. `authorizer: acl`).
+    extra: String,
 }
 
 impl InProcessServer {
     pub fn start() -> InProcessServer {
-        let data = tempfile::tempdir().unwrap();
-        let yaml = config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0");
+        InProcessServer::start_with("")
+    }
+
+    /// With extra top-level config (YAML, e.g. `authorizer`, `acls`).
+    pub fn start_with(extra: &str) -> InProcessServer {
+        InProcessServer::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    fn start_in(data: tempfile::TempDir, extra: &str) -> InProcessServer {
+        let yaml = config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0", extra);
         let config = gregor::config::Config::from_yaml(&yaml, std::iter::empty()).expect("test config");
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let server = runtime.block_on(gregor::server::start(config)).expect("server start");
         let addr = server.listeners[0].1;
-        InProcessServer { runtime, server: Some(server), addr, _data: data }
+        InProcessServer { runtime, server: Some(server), addr, data, extra: extra.to_string() }
+    }
+
+    /// Shuts down cleanly and starts again on the same data directory and config
+    /// (on new ports: connect again).
+    pub fn restart(mut self) -> InProcessServer {
+        if let Some(s) = self.server.take() {
+            self.runtime.block_on(s.shutdown()).expect("clean shutdown");
+        }
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        let extra = std::mem::take(&mut self.extra);
+        drop(self);
+        InProcessServer::start_in(data, &extra)
     }
 
     pub fn cluster_id(&self) -> String {
         self.server.as_ref().unwrap().broker.cluster_id.clone()
+    }
+
+    /// The broker core, to check what a request did (or did not) change.
+    pub fn broker(&self) -> &std::sync::Arc<gregor::broker::Broker> {
+        &self.server.as_ref().unwrap().broker
     }
 }
 
@@ -260,7 +312,7 @@ impl BinaryServer {
         let dir = tempfile::tempdir().unwrap();
         let (port, admin_port) = (free_port(), free_port());
         let yaml =
-            config_yaml(&dir.path().join("data"), &format!("127.0.0.1:{port}"), &format!("127.0.0.1:{admin_port}"));
+            config_yaml(&dir.path().join("data"), &format!("127.0.0.1:{port}"), &format!("127.0.0.1:{admin_port}"), "");
         let config = dir.path().join("gregor.yaml");
         std::fs::write(&config, yaml).unwrap();
         let log = std::fs::File::create(dir.path().join("gregor.log")).unwrap();
