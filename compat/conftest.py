@@ -12,6 +12,7 @@ The binary is `$GREGOR_BIN` (relative paths are taken from the repo root), else
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import socket
@@ -81,7 +82,10 @@ class Gregor:
     _ids = itertools.count(1)
 
     def __init__(self, workdir: Path, broker: dict | None = None, binary: Path | None = None,
-                 node_id: int = 1):
+                 node_id: int = 1, listeners: list[dict] | None = None, extra_yaml: str = ""):
+        """`listeners`: [{"name": ..., "security": ..., "tls": {...}, "sasl": {...}}], each
+        bound to its own free port (the first is `bootstrap`); `extra_yaml`: top-level
+        config text appended as is (users, acls, ...)."""
         self.id = next(self._ids)
         self.dir = Path(workdir) / f"gregor-{self.id}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -90,10 +94,20 @@ class Gregor:
         self.data_dir = self.dir / "data"
         self.config_path = self.dir / "gregor.yaml"
         self.log_path = self.dir / "gregor.log"
-        self.port = free_port()
-        self.admin_port = free_port()
-        while self.admin_port == self.port:
-            self.admin_port = free_port()
+        self.listener_specs = listeners or [{"name": "PLAINTEXT", "security": "plaintext"}]
+        self.extra_yaml = extra_yaml
+        taken: set[int] = set()
+
+        def fresh_port() -> int:
+            p = free_port()
+            while p in taken:
+                p = free_port()
+            taken.add(p)
+            return p
+
+        self.ports = {spec["name"]: fresh_port() for spec in self.listener_specs}
+        self.port = self.ports[self.listener_specs[0]["name"]]
+        self.admin_port = fresh_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.broker_settings = {
@@ -113,17 +127,27 @@ class Gregor:
             f"node_id: {self.node_id}",
             f"data_dir: {_yaml_scalar(str(self.data_dir))}",
             "listeners:",
-            "  - name: PLAINTEXT",
-            f"    bind: 127.0.0.1:{self.port}",
-            f"    advertised: 127.0.0.1:{self.port}",
-            "    security: plaintext",
+        ]
+        for spec in self.listener_specs:
+            port = self.ports[spec["name"]]
+            lines += [
+                f"  - name: {spec['name']}",
+                f"    bind: 127.0.0.1:{port}",
+                f"    advertised: {spec.get('advertised_host', '127.0.0.1')}:{port}",
+                f"    security: {spec.get('security', 'plaintext')}",
+            ]
+            # JSON is YAML: nested settings go in as flow mappings
+            for key in ("tls", "sasl"):
+                if key in spec:
+                    lines.append(f"    {key}: {json.dumps(spec[key])}")
+        lines += [
             "admin:",
             f"  bind: 127.0.0.1:{self.admin_port}",
             "broker:",
         ]
         for k, v in self.broker_settings.items():
             lines.append(f"  {k}: {_yaml_scalar(v)}")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.extra_yaml
 
     def write_config(self) -> None:
         self.config_path.write_text(self.config_text())
@@ -151,6 +175,10 @@ class Gregor:
             )
         self.wait_ready(timeout)
         return self
+
+    def listener(self, name: str) -> str:
+        """host:port of the named listener."""
+        return f"127.0.0.1:{self.ports[name]}"
 
     def readyz(self) -> int | None:
         """HTTP status of GET /readyz, or None when nothing answers."""
@@ -295,8 +323,8 @@ def gregor_factory(tmp_path, request, gregor_bin):
     made: list[Gregor] = []
     request.node._gregors = made
 
-    def make(broker: dict | None = None, start: bool = True) -> Gregor:
-        g = Gregor(tmp_path, broker=broker, binary=gregor_bin)
+    def make(broker: dict | None = None, start: bool = True, **kwargs) -> Gregor:
+        g = Gregor(tmp_path, broker=broker, binary=gregor_bin, **kwargs)
         made.append(g)
         if start:
             g.start()

@@ -51,6 +51,12 @@ const LIVE_TESTED: &[ApiKey] = &[
     ApiKey::DescribeAcls,
     ApiKey::CreateAcls,
     ApiKey::DeleteAcls,
+    // in scram_apis.rs
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
+    // in sasl.rs
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 pub(crate) const NONE: i16 = 0;

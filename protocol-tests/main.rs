@@ -3,8 +3,8 @@
 //! Layers, one module each:
 //! - `roundtrip`: every routed (API, version) request and a representative response
 //!   encode → decode → encode to identical bytes, through the broker's own codec;
-//! - `live`, `live_groups`: an in-process server answers every routed API at every
-//!   advertised version, with the Kafka error codes a client expects;
+//! - `live`, `live_groups`, `scram_apis`: an in-process server answers every routed
+//!   API at every advertised version, with the Kafka error codes a client expects;
 //! - `golden`: request frames captured from real clients decode and re-encode
 //!   byte for byte;
 //! - `acl`: ACL enforcement per API family and the ACL admin APIs, against an
@@ -22,6 +22,8 @@ mod live_groups;
 mod probe_alloc;
 mod roundtrip;
 mod samples;
+mod sasl;
+mod scram_apis;
 mod wire;
 
 /// gregor's guard, so that a hostile length decoded in this process is an error and

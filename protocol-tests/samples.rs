@@ -48,6 +48,18 @@ pub fn request(api: ApiKey, v: i16) -> RequestKind {
         ApiKey::DescribeAcls => RequestKind::DescribeAcls(describe_acls_request()),
         ApiKey::CreateAcls => RequestKind::CreateAcls(create_acls_request()),
         ApiKey::DeleteAcls => RequestKind::DeleteAcls(delete_acls_request()),
+        ApiKey::DescribeUserScramCredentials => {
+            RequestKind::DescribeUserScramCredentials(describe_user_scram_credentials_request())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            RequestKind::AlterUserScramCredentials(alter_user_scram_credentials_request())
+        }
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(str_bytes("SCRAM-SHA-512")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0secret")),
+        ),
         other => panic!("no sample request for {other:?}: add one when it is routed"),
     }
 }
@@ -295,6 +307,27 @@ pub fn response(api: ApiKey, v: i16) -> ResponseKind {
         ApiKey::DescribeAcls => ResponseKind::DescribeAcls(describe_acls_response()),
         ApiKey::CreateAcls => ResponseKind::CreateAcls(create_acls_response()),
         ApiKey::DeleteAcls => ResponseKind::DeleteAcls(delete_acls_response()),
+        ApiKey::DescribeUserScramCredentials => {
+            ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials_response())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials_response())
+        }
+        ApiKey::SaslHandshake => ResponseKind::SaslHandshake(
+            SaslHandshakeResponse::default()
+                .with_error_code(33)
+                .with_mechanisms(vec![str_bytes("PLAIN"), str_bytes("SCRAM-SHA-512")]),
+        ),
+        ApiKey::SaslAuthenticate => {
+            let mut r = SaslAuthenticateResponse::default()
+                .with_error_code(58)
+                .with_error_message(some("bad password"))
+                .with_auth_bytes(bytes::Bytes::from_static(b"v=signature"));
+            if v >= 1 {
+                r = r.with_session_lifetime_ms(3_600_000);
+            }
+            ResponseKind::SaslAuthenticate(r)
+        }
         other => panic!("no sample response for {other:?}: add one when it is routed"),
     }
 }
@@ -1049,4 +1082,54 @@ fn delete_acls_response() -> DeleteAclsResponse {
             .with_host(str_bytes("*"))
             .with_operation(6)
             .with_permission_type(2)])])
+}
+// ---- SCRAM credentials (KIP-554) ----
+
+fn describe_user_scram_credentials_request() -> DescribeUserScramCredentialsRequest {
+    use describe_user_scram_credentials_request::UserName;
+    DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+        UserName::default().with_name(str_bytes("alice")),
+        UserName::default().with_name(str_bytes("bob")),
+    ]))
+}
+
+fn describe_user_scram_credentials_response() -> DescribeUserScramCredentialsResponse {
+    use describe_user_scram_credentials_response::{CredentialInfo, DescribeUserScramCredentialsResult};
+    DescribeUserScramCredentialsResponse::default()
+        .with_throttle_time_ms(4)
+        .with_error_code(0)
+        .with_error_message(some("all fine"))
+        .with_results(vec![
+            DescribeUserScramCredentialsResult::default().with_user(str_bytes("alice")).with_credential_infos(vec![
+                CredentialInfo::default().with_mechanism(1).with_iterations(4096),
+                CredentialInfo::default().with_mechanism(2).with_iterations(8192),
+            ]),
+            DescribeUserScramCredentialsResult::default()
+                .with_user(str_bytes("bob"))
+                .with_error_code(91)
+                .with_error_message(some("no such user")),
+        ])
+}
+
+fn alter_user_scram_credentials_request() -> AlterUserScramCredentialsRequest {
+    use alter_user_scram_credentials_request::{ScramCredentialDeletion, ScramCredentialUpsertion};
+    AlterUserScramCredentialsRequest::default()
+        .with_deletions(vec![ScramCredentialDeletion::default().with_name(str_bytes("alice")).with_mechanism(1)])
+        .with_upsertions(vec![ScramCredentialUpsertion::default()
+            .with_name(str_bytes("bob"))
+            .with_mechanism(2)
+            .with_iterations(8192)
+            .with_salt(bytes::Bytes::from_static(b"salt-bytes"))
+            .with_salted_password(bytes::Bytes::from(vec![7u8; 64]))])
+}
+
+fn alter_user_scram_credentials_response() -> AlterUserScramCredentialsResponse {
+    use alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+    AlterUserScramCredentialsResponse::default().with_throttle_time_ms(4).with_results(vec![
+        AlterUserScramCredentialsResult::default().with_user(str_bytes("alice")),
+        AlterUserScramCredentialsResult::default()
+            .with_user(str_bytes("bob"))
+            .with_error_code(93)
+            .with_error_message(some("too few iterations")),
+    ])
 }

@@ -42,7 +42,7 @@ pub fn str_bytes(s: &str) -> StrBytes {
 
 /// The connection a frame decoded in-process pretends to come from.
 pub fn test_conn() -> Arc<ConnInfo> {
-    Arc::new(ConnInfo { listener: Arc::from("PLAINTEXT"), peer: "127.0.0.1:40000".parse().unwrap(), id: 1 })
+    Arc::new(ConnInfo::new(Arc::from("PLAINTEXT"), "127.0.0.1:40000".parse().unwrap(), 1))
 }
 
 pub fn request_header(api: ApiKey, version: i16, correlation_id: i32) -> RequestHeader {
@@ -185,8 +185,8 @@ pub enum Outcome {
     Silent,
 }
 
-fn config_yaml(data_dir: &Path, bind: &str, admin: &str, extra: &str) -> String {
-    let base = format!(
+fn config_yaml(data_dir: &Path, bind: &str, admin: &str) -> String {
+    format!(
         "node_id: 1\n\
          data_dir: {data}\n\
          listeners:\n  - name: PLAINTEXT\n    bind: {bind}\n    security: plaintext\n\
@@ -195,7 +195,11 @@ fn config_yaml(data_dir: &Path, bind: &str, admin: &str, extra: &str) -> String 
          log:\n  level: warn\n\
          broker:\n  group.initial.rebalance.delay.ms: 0\n",
         data = data_dir.display()
-    );
+    )
+}
+
+/// `base` with the top-level keys of `extra` (YAML) merged in.
+fn with_extra(base: String, extra: &str) -> String {
     if extra.trim().is_empty() {
         return base;
     }
@@ -228,9 +232,11 @@ pub struct InProcessServer {
     runtime: tokio::runtime::Runtime,
     server: Option<gregor::server::RunningServer>,
     pub addr: SocketAddr,
+    /// (name, bound address) of every listener, in config order.
+    pub listeners: Vec<(String, SocketAddr)>,
     data: tempfile::TempDir,
-    /// Top-level config keys added to the test config (e.g. `authorizer: acl`).
-    extra: String,
+    /// The config it runs with, for a restart on the same data directory.
+    yaml: String,
 }
 
 impl InProcessServer {
@@ -238,31 +244,39 @@ impl InProcessServer {
         InProcessServer::start_with("")
     }
 
-    /// With extra top-level config (YAML, e.g. `authorizer`, `acls`).
-    pub fn start_with(extra: &str) -> InProcessServer {
-        InProcessServer::start_in(tempfile::tempdir().unwrap(), extra)
+    /// With more top-level config (YAML) merged into the test defaults, e.g. `users:`
+    /// or `authorizer:`; a mapping such as `broker:` merges key by key.
+    pub fn start_with(extra_yaml: &str) -> InProcessServer {
+        InProcessServer::start_custom(|yaml| with_extra(yaml, extra_yaml))
     }
 
-    fn start_in(data: tempfile::TempDir, extra: &str) -> InProcessServer {
-        let yaml = config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0", extra);
+    /// With the test defaults' YAML rewritten by `edit` (e.g. more listeners).
+    pub fn start_custom(edit: impl FnOnce(String) -> String) -> InProcessServer {
+        let data = tempfile::tempdir().unwrap();
+        let yaml = edit(config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0"));
+        InProcessServer::run(data, yaml)
+    }
+
+    fn run(data: tempfile::TempDir, yaml: String) -> InProcessServer {
         let config = gregor::config::Config::from_yaml(&yaml, std::iter::empty()).expect("test config");
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let server = runtime.block_on(gregor::server::start(config)).expect("server start");
         let addr = server.listeners[0].1;
-        InProcessServer { runtime, server: Some(server), addr, data, extra: extra.to_string() }
+        let listeners = server.listeners.clone();
+        InProcessServer { runtime, server: Some(server), addr, listeners, data, yaml }
     }
 
     /// Shuts down cleanly and starts again on the same data directory and config
-    /// (on new ports: connect again).
+    /// (ports bound to 0 change: connect again).
     pub fn restart(mut self) -> InProcessServer {
         if let Some(s) = self.server.take() {
             self.runtime.block_on(s.shutdown()).expect("clean shutdown");
         }
         let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
-        let extra = std::mem::take(&mut self.extra);
+        let yaml = std::mem::take(&mut self.yaml);
         drop(self);
-        InProcessServer::start_in(data, &extra)
+        InProcessServer::run(data, yaml)
     }
 
     pub fn cluster_id(&self) -> String {
@@ -272,6 +286,11 @@ impl InProcessServer {
     /// The broker core, to check what a request did (or did not) change.
     pub fn broker(&self) -> &std::sync::Arc<gregor::broker::Broker> {
         &self.server.as_ref().unwrap().broker
+    }
+
+    /// The server's credentials and ACLs, to check what the admin APIs changed.
+    pub fn security(&self) -> std::sync::Arc<gregor::security::Security> {
+        self.server.as_ref().unwrap().security.clone()
     }
 }
 
@@ -312,7 +331,7 @@ impl BinaryServer {
         let dir = tempfile::tempdir().unwrap();
         let (port, admin_port) = (free_port(), free_port());
         let yaml =
-            config_yaml(&dir.path().join("data"), &format!("127.0.0.1:{port}"), &format!("127.0.0.1:{admin_port}"), "");
+            config_yaml(&dir.path().join("data"), &format!("127.0.0.1:{port}"), &format!("127.0.0.1:{admin_port}"));
         let config = dir.path().join("gregor.yaml");
         std::fs::write(&config, yaml).unwrap();
         let log = std::fs::File::create(dir.path().join("gregor.log")).unwrap();

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod alloc;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod log;
 pub mod middleware;

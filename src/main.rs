@@ -30,6 +30,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Manage SASL/SCRAM users in the data directory's credential store.
+    User {
+        #[command(subcommand)]
+        command: gregor::cli::user::UserCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::User { command } => {
+            let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+            Ok(gregor::cli::user::run(command, std::env::vars(), &mut stdin, &mut stdout)?)
+        }
     }
 }
 
@@ -67,7 +76,9 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .context("config key `log.level`")?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // colour codes only for a person at a terminal, not in files or log collectors
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

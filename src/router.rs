@@ -42,6 +42,12 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    // v0 would hand the exchange to raw, unframed tokens; every client we know
+    // speaks v1 (KIP-152)
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The versions of `api` we serve, if any.
@@ -133,6 +139,16 @@ async fn dispatch(b: Arc<Broker>, security: Arc<Security>, req: Request) -> Resu
         RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(handlers::describe_acls::handle(&ctx, r)),
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(handlers::create_acls::handle(&ctx, r)),
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(handlers::delete_acls::handle(&ctx, r)),
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(handlers::describe_user_scram_credentials::handle(&ctx, r))
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(handlers::alter_user_scram_credentials::handle(&ctx, r).await)
+        }
+        RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(handlers::sasl_handshake::handle(&ctx, r)),
+        RequestKind::SaslAuthenticate(r) => {
+            ResponseKind::SaslAuthenticate(handlers::sasl_authenticate::handle(&ctx, r))
+        }
         other => return Err(StackError::Handler(format!("no handler for {:?}", std::mem::discriminant(&other)))),
     };
     Ok(Some(resp))
@@ -175,6 +191,10 @@ mod tests {
             ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
             ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
             ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
+            ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
+            ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
+            ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+            ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("{other:?} is routed but missing from this table"),
         }
     }

@@ -10,9 +10,12 @@
 use crate::admin::{self, Health};
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::config::SecurityProtocol;
 use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
-use crate::security::Security;
+use crate::net::tls::TlsSource;
+use crate::security::ssl_principal::{subject_dn, PrincipalMapper};
+use crate::security::{Principal, Security};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,12 +26,18 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 /// How often flush.ms and pending maintenance are checked.
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Granularity of group timers (sessions, rebalance deadlines).
 const GROUP_TICK: Duration = Duration::from_millis(100);
+/// How often certificate files and the credential store (`gregor user`) are checked for changes.
+const SECURITY_RELOAD_TICK: Duration = Duration::from_secs(1);
 
 /// A started server: its bound addresses and the handle that stops it.
 pub struct RunningServer {
     pub broker: Arc<Broker>,
+    /// Credentials and ACLs, as the handlers see them.
+    pub security: Arc<Security>,
     /// (listener name, bound address), in config order.
     pub listeners: Vec<(String, SocketAddr)>,
     pub admin: SocketAddr,
@@ -62,13 +71,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
     let security = Arc::new(Security::open(&config).context("loading users and ACLs")?);
 
+    let mapper =
+        Arc::new(PrincipalMapper::parse(&config.broker.ssl_principal_mapping_rules).context("config key `broker`")?);
     let mut bound = Vec::new();
+    let mut tls_sources = Vec::new();
     for (i, l) in config.listeners.iter().enumerate() {
+        let tls = match &l.tls {
+            Some(t) => Some(Arc::new(TlsSource::load(t, format!("listeners[{i}].tls"))?)),
+            None => None,
+        };
+        tls_sources.extend(tls.clone());
         let sock = TcpListener::bind(l.bind).await.with_context(|| format!("listeners[{i}].bind {}", l.bind))?;
         let addr = sock.local_addr()?;
         broker.set_bound_address(&l.name, addr);
-        tracing::info!(listener = %l.name, %addr, advertised = l.advertised.as_deref().unwrap_or(""), "listening");
-        bound.push((Arc::<str>::from(l.name.as_str()), sock, addr));
+        tracing::info!(listener = %l.name, %addr, security = ?l.security,
+            advertised = l.advertised.as_deref().unwrap_or(""), "listening");
+        let listener = ListenerCtx { name: Arc::from(l.name.as_str()), security: l.security, tls };
+        bound.push((listener, sock, addr));
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -76,12 +95,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let permits = Arc::new(Semaphore::new(config.limits.connections_max as usize));
     let next_conn_id = Arc::new(AtomicU64::new(1));
     let mut listeners = Vec::new();
-    for (name, sock, addr) in bound {
-        listeners.push((name.to_string(), addr));
+    for (listener, sock, addr) in bound {
+        listeners.push((listener.name.to_string(), addr));
         let ctx = AcceptCtx {
             broker: broker.clone(),
             security: security.clone(),
-            listener: name,
+            mapper: mapper.clone(),
+            listener,
             permits: permits.clone(),
             next_conn_id: next_conn_id.clone(),
             shutdown: shutdown_rx.clone(),
@@ -91,11 +111,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tokio::spawn(accept_loop(sock, ctx));
     }
     tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
-    tokio::spawn(group_ticker(broker.clone(), shutdown_rx));
+    tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(security_reloader(security.clone(), tls_sources, shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
-    Ok(RunningServer { broker, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
+    Ok(RunningServer { broker, security, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
 }
 
 impl RunningServer {
@@ -115,10 +136,19 @@ impl RunningServer {
     }
 }
 
+/// What a connection needs to know about the listener it arrived on.
+struct ListenerCtx {
+    name: Arc<str>,
+    security: SecurityProtocol,
+    tls: Option<Arc<TlsSource>>,
+}
+
 struct AcceptCtx {
     broker: Arc<Broker>,
     security: Arc<Security>,
-    listener: Arc<str>,
+    /// ssl.principal.mapping.rules, for client certificates.
+    mapper: Arc<PrincipalMapper>,
+    listener: ListenerCtx,
     permits: Arc<Semaphore>,
     next_conn_id: Arc<AtomicU64>,
     shutdown: watch::Receiver<bool>,
@@ -149,16 +179,73 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
         };
         let _ = stream.set_nodelay(true);
         let id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(ConnInfo { listener: ctx.listener.clone(), peer, id });
-        let svc = build_stack(ctx.broker.clone(), ctx.security.clone(), conn);
+        let mut conn = ConnInfo::new(ctx.listener.name.clone(), peer, id);
+        conn.security = ctx.listener.security;
+        let (broker, security, mapper) = (ctx.broker.clone(), ctx.security.clone(), ctx.mapper.clone());
+        let tls = ctx.listener.tls.as_ref().map(|t| t.acceptor());
         let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
         tokio::spawn(async move {
             tracing::debug!(conn = id, %peer, "connection opened");
-            connection::serve(stream, svc, max, shutdown, id).await;
+            match tls {
+                None => {
+                    let conn = Arc::new(conn);
+                    let svc = build_stack(broker, security, conn.clone());
+                    connection::serve(stream, svc, max, shutdown, &conn).await;
+                }
+                Some(acceptor) => {
+                    if let Some((stream, principal)) = tls_handshake(acceptor, stream, &conn, &mapper, &security).await
+                    {
+                        conn.tls_principal = principal;
+                        let conn = Arc::new(conn);
+                        let svc = build_stack(broker, security, conn.clone());
+                        connection::serve(stream, svc, max, shutdown, &conn).await;
+                    }
+                }
+            }
             tracing::debug!(conn = id, %peer, "connection closed");
             drop(permit);
             drop(done);
         });
+    }
+}
+
+/// A TLS handshake bounded in time, and the principal of a verified client
+/// certificate. `None` when the connection must close.
+async fn tls_handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    conn: &ConnInfo,
+    mapper: &PrincipalMapper,
+    security: &Security,
+) -> Option<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, Option<Principal>)> {
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!(conn = conn.id, peer = %conn.peer, listener = %conn.listener, error = %e,
+                "TLS handshake failed");
+            security.audit_authentication(conn, "SSL", None, Err(&format!("TLS handshake failed: {e}")));
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(conn = conn.id, peer = %conn.peer, "TLS handshake timed out");
+            return None;
+        }
+    };
+    let Some(cert) = stream.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+        return Some((stream, None));
+    };
+    let mapped = subject_dn(cert.as_ref()).and_then(|dn| mapper.map(&dn));
+    match mapped {
+        Ok(name) => {
+            let principal = Principal::user(name);
+            security.audit_authentication(conn, "SSL", Some(&principal), Ok(()));
+            Some((stream, Some(principal)))
+        }
+        Err(e) => {
+            tracing::warn!(conn = conn.id, peer = %conn.peer, error = %e, "client certificate has no principal");
+            security.audit_authentication(conn, "SSL", None, Err(&e.to_string()));
+            None
+        }
     }
 }
 
@@ -195,6 +282,59 @@ async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
             last_expiry = tokio::time::Instant::now();
         }
         broker.groups.tick(&broker, crate::time::now_ms(), expire);
+    }
+}
+
+/// Re-reads what may change under a running server: certificate files, the
+/// credential store and the ACL file, when they change and on SIGHUP. A broken file keeps the previous
+/// state in force and is reported once, not every tick.
+async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
+    let mut last_errors: Vec<Option<String>> = vec![None; tls.len() + 2];
+    loop {
+        let forced = tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => false,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP received: re-reading certificates, the credential store and the ACL file");
+                true
+            }
+        };
+        let (store, sources, shared) = (security.credentials.clone(), tls.clone(), security.clone());
+        let Ok(results) = tokio::task::spawn_blocking(move || {
+            let mut results: Vec<Result<bool, String>> =
+                sources.iter().map(|t| t.reload(forced).map_err(|e| e.to_string())).collect();
+            results.push(store.reload_if_changed().map_err(|e| e.to_string()));
+            results.push(shared.acls.reload_if_changed().map_err(|e| e.to_string()));
+            results
+        })
+        .await
+        else {
+            continue;
+        };
+        for (i, result) in results.into_iter().enumerate() {
+            let what = match i.checked_sub(tls.len()) {
+                None => "TLS certificates",
+                Some(0) => "credential store",
+                Some(_) => "ACL file",
+            };
+            match result {
+                Ok(changed) => {
+                    if changed {
+                        tracing::info!("{what} reloaded");
+                    }
+                    last_errors[i] = None;
+                }
+                Err(message) => {
+                    if last_errors[i].as_deref() != Some(message.as_str()) {
+                        tracing::warn!(error = %message, "{what} not reloaded; the previous ones stay in force");
+                    }
+                    last_errors[i] = Some(message);
+                }
+            }
+        }
     }
 }
 

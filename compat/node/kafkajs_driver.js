@@ -65,6 +65,10 @@ common options:
   --request-timeout-ms MS per-request timeout; default 10000
   --retries N             kafkajs retries; default 2
   --log-level LEVEL       nothing|error|warn|info|debug (to stderr); default warn
+  --ssl                   TLS (implied by --ssl-ca)
+  --ssl-ca FILE           CA certificate (PEM) the broker's certificate must chain to
+  --ssl-cert FILE --ssl-key FILE   client certificate and key (PEM) for mTLS
+  --sasl-mechanism M      plain|scram-sha-256|scram-sha-512, with --sasl-username/--sasl-password
   --help
 `
 
@@ -77,6 +81,7 @@ const BOOL_FLAGS = new Set([
   'no-wait-for-leaders',
   'from-beginning',
   'idempotent',
+  'ssl',
 ])
 const MULTI_FLAGS = new Set(['bootstrap', 'topic', 'config', 'name', 'set'])
 
@@ -198,12 +203,32 @@ function makeKafka(opts) {
   return new Kafka({
     clientId: opts['client-id'] || 'gregor-compat-kafkajs',
     brokers,
+    ssl: sslOptions(opts),
+    sasl: saslOptions(opts),
     connectionTimeout: intOpt(opts, 'connection-timeout-ms', 5000),
     requestTimeout: intOpt(opts, 'request-timeout-ms', 10000),
     retry: { retries: intOpt(opts, 'retries', 2), initialRetryTime: 100, maxRetryTime: 2000 },
     logLevel: level,
     logCreator: stderrLogCreator,
   })
+}
+
+function sslOptions(opts) {
+  if (!opts.ssl && !opts['ssl-ca']) return undefined
+  const ssl = { rejectUnauthorized: true }
+  if (opts['ssl-ca']) ssl.ca = [fs.readFileSync(opts['ssl-ca'])]
+  if (opts['ssl-cert']) ssl.cert = fs.readFileSync(opts['ssl-cert'])
+  if (opts['ssl-key']) ssl.key = fs.readFileSync(opts['ssl-key'])
+  return ssl
+}
+
+function saslOptions(opts) {
+  if (!opts['sasl-mechanism']) return undefined
+  return {
+    mechanism: opts['sasl-mechanism'],
+    username: opts['sasl-username'] || '',
+    password: opts['sasl-password'] || '',
+  }
 }
 
 async function withAdmin(kafka, fn) {

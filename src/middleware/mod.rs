@@ -2,23 +2,27 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ authorize ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ authorize ─▶ router ─▶ handler
 //! ```
 //!
-//! Later layers slot in here too: metrics and authentication between trace and
-//! authorize (authorization needs the authenticated principal), quotas after it.
+//! Authorization follows authentication: it checks the principal that layer sets.
+//! Later layers (metrics before authentication, quotas after authorization) slot in
+//! here, in this function.
 
+pub mod authenticate;
 pub mod authorize;
 pub mod codec;
 pub mod trace;
 
 use crate::broker::Broker;
+use crate::config::SecurityProtocol;
 use crate::router::Router;
 use crate::security::{Principal, Security};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -31,6 +35,34 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Process-unique connection number, for logs.
     pub id: u64,
+    /// The listener's security protocol: whether SASL must come first.
+    pub security: SecurityProtocol,
+    /// The principal a verified client certificate maps to (SSL listeners with mTLS).
+    pub tls_principal: Option<Principal>,
+    /// Set by a layer whose response must be the last one (a failed authentication):
+    /// the connection writes it, then closes.
+    close_after_response: AtomicBool,
+}
+
+impl ConnInfo {
+    pub fn new(listener: Arc<str>, peer: SocketAddr, id: u64) -> ConnInfo {
+        ConnInfo {
+            listener,
+            peer,
+            id,
+            security: SecurityProtocol::Plaintext,
+            tls_principal: None,
+            close_after_response: AtomicBool::new(false),
+        }
+    }
+
+    pub fn close_after_response(&self) {
+        self.close_after_response.store(true, Ordering::Relaxed);
+    }
+
+    pub fn should_close(&self) -> bool {
+        self.close_after_response.load(Ordering::Relaxed)
+    }
 }
 
 /// A decoded request, with its connection.
@@ -60,6 +92,8 @@ pub enum StackError {
     Encode(String),
     #[error("handler failed: {0}")]
     Handler(String),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
     /// A denial no response can carry (acks=0 Produce), or a request kind with no
     /// authorization rule: Kafka closes the connection.
     #[error("not authorized: {0}")]
@@ -71,12 +105,14 @@ pub fn build_stack(
     broker: Arc<Broker>,
     security: Arc<Security>,
     conn: Arc<ConnInfo>,
-) -> codec::Codec<trace::Trace<authorize::Authorize<Router>>> {
+) -> codec::Codec<trace::Trace<authenticate::Authenticate<authorize::Authorize<Router>>>> {
+    let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
+    let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
     let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
     tower::ServiceBuilder::new()
         .layer(codec::CodecLayer::new(conn))
         .layer(trace::TraceLayer)
-        // authentication goes here: it sets the principal that authorization checks
+        .layer(authenticate)
         .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
         .service(Router::new(broker, security))
 }

@@ -3,6 +3,7 @@
 //! socket buffer and the read buffer.
 
 use super::frame::{read_frame, FrameError};
+use crate::middleware::ConnInfo;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
@@ -13,12 +14,18 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Serves one connection until the client leaves, a protocol error closes it, or
 /// shutdown is signalled (the in-flight request still completes).
-pub async fn serve<IO, S>(io: IO, mut svc: S, frame_bytes_max: u32, mut shutdown: watch::Receiver<bool>, conn_id: u64)
-where
+pub async fn serve<IO, S>(
+    io: IO,
+    mut svc: S,
+    frame_bytes_max: u32,
+    mut shutdown: watch::Receiver<bool>,
+    conn: &ConnInfo,
+) where
     IO: AsyncRead + AsyncWrite + Unpin,
     S: Service<Bytes, Response = Option<Bytes>>,
     S::Error: std::fmt::Display,
 {
+    let conn_id = conn.id;
     let (r, mut w) = tokio::io::split(io);
     let mut r = BufReader::with_capacity(READ_BUFFER_BYTES, r);
     loop {
@@ -31,7 +38,12 @@ where
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(FrameError::BadSize { size, max }) => {
-                tracing::warn!(conn = conn_id, size, max, "closing connection: frame size out of bounds");
+                if looks_like_tls_hello(size) {
+                    tracing::warn!(conn = conn_id, peer = %conn.peer, listener = %conn.listener,
+                        "closing connection: a TLS handshake arrived on a listener without TLS");
+                } else {
+                    tracing::warn!(conn = conn_id, size, max, "closing connection: frame size out of bounds");
+                }
                 break;
             }
             Err(e) => {
@@ -49,6 +61,9 @@ where
                     tracing::debug!(conn = conn_id, error = %e, "write failed");
                     break;
                 }
+                if conn.should_close() {
+                    break;
+                }
             }
             Ok(None) => {}
             Err(e) => {
@@ -58,4 +73,9 @@ where
         }
     }
     let _ = w.shutdown().await;
+}
+
+/// A TLS record header (content type 0x14..=0x17, version 3.x) read as a size prefix.
+fn looks_like_tls_hello(size: i64) -> bool {
+    (0x14..=0x17).contains(&(size >> 24)) && (size >> 16) & 0xff == 0x03
 }

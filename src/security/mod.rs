@@ -5,10 +5,21 @@
 pub mod acl;
 pub mod acl_store;
 pub mod authorizer;
+pub mod credential_file;
+pub mod credentials;
+pub mod failure_delay;
+pub mod plain;
 pub mod sasl;
+pub mod scram;
+pub mod scram_admin;
+pub mod scram_client;
+pub mod ssl_principal;
 
 use crate::config::Config;
+use crate::middleware::ConnInfo;
+use credentials::{CredentialError, CredentialStore};
 use std::fmt;
+use std::sync::Arc;
 
 /// The security state every connection shares. Credentials and ACLs are reloadable
 /// (SIGHUP, file changes), so each lives behind its own lock inside its store.
@@ -17,6 +28,12 @@ pub struct Security {
     pub audit: bool,
     /// ACLs (config and online) and the authorizer built from them.
     pub acls: acl_store::AclStore,
+    /// SCRAM users (config and store file); SASL sessions hold a clone of the `Arc`.
+    pub credentials: Arc<CredentialStore>,
+    /// Spaces out authentication attempts from addresses that keep failing.
+    pub failure_delay: failure_delay::FailureDelay,
+    /// KIP-368 `connections.max.reauth.ms` (0 = sessions never expire).
+    pub reauth_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,19 +42,41 @@ pub enum SecurityError {
     Store(String),
     #[error("ACLs: {0}")]
     Acls(#[from] acl_store::AclStoreError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
 }
 
 impl Security {
     /// Loads the credential and ACL stores (config plus data directory).
     pub fn open(config: &Config) -> Result<Security, SecurityError> {
-        Ok(Security { audit: config.log.audit, acls: acl_store::AclStore::open(config)? })
+        let credentials = Arc::new(CredentialStore::open(config)?);
+        Ok(Security {
+            audit: config.log.audit,
+            acls: acl_store::AclStore::open(config)?,
+            credentials,
+            failure_delay: failure_delay::FailureDelay::new(config.broker.connection_failed_authentication_delay_ms),
+            reauth_ms: config.broker.connections_max_reauth_ms,
+        })
     }
 
-    /// Picks up edits of the stores' files (called every second and on SIGHUP).
-    /// Failures are logged; the previous state stays in force.
-    pub fn reload_if_changed(&self) {
-        if let Err(e) = self.acls.reload_if_changed() {
-            tracing::error!(error = %e, "ACL file not reloaded; the previous ACLs stay in force");
+    /// The audit line for an authentication result (TLS client certificate or SASL).
+    /// `error` is safe to log: it never holds a secret.
+    pub fn audit_authentication(
+        &self,
+        conn: &ConnInfo,
+        mechanism: &str,
+        principal: Option<&Principal>,
+        result: Result<(), &str>,
+    ) {
+        if !self.audit {
+            return;
+        }
+        let principal = principal.map(|p| p.to_string()).unwrap_or_default();
+        match result {
+            Ok(()) => tracing::info!(target: "gregor::audit", event = "authentication", outcome = "success",
+                %principal, mechanism, client = %conn.peer, listener = %conn.listener, conn = conn.id),
+            Err(error) => tracing::info!(target: "gregor::audit", event = "authentication", outcome = "failure",
+                %principal, mechanism, client = %conn.peer, listener = %conn.listener, conn = conn.id, error),
         }
     }
 }

@@ -267,7 +267,7 @@ impl Harness {
         let layer = AuthorizeLayer::new(self.security.clone(), self.topics.clone());
         let svc = layer.layer(Recorder { seen: self.seen.clone() });
         let req = Request {
-            conn: Arc::new(ConnInfo { listener: Arc::from("P"), peer: "10.1.2.3:5000".parse().unwrap(), id: 1 }),
+            conn: Arc::new(ConnInfo::new(Arc::from("P"), "10.1.2.3:5000".parse().unwrap(), 1)),
             header: RequestHeader::default(),
             api_key: api,
             api_version: version,
