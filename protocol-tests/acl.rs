@@ -623,3 +623,71 @@ fn online_acls_take_effect_at_once_and_survive_a_restart() {
     let r = call!(c, Produce, 12, crate::live::produce_req(12, "late", Uuid::nil(), -1, vec![(0, simple_batch(1, 0))]));
     assert_eq!(r.responses[0].partition_responses[0].error_code, TOPIC_DENIED);
 }
+
+// ---- authenticated principals ----
+
+/// Logs in with SASL PLAIN.
+fn plain_login(c: &mut Client, user: &str, password: &str) {
+    let r = call!(c, SaslHandshake, 1, SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")));
+    assert_eq!(r.error_code, NONE);
+    let token = Bytes::from(format!("\0{user}\0{password}"));
+    let r = call!(c, SaslAuthenticate, 2, SaslAuthenticateRequest::default().with_auth_bytes(token));
+    assert_eq!(r.error_code, NONE, "{user}: {:?}", r.error_message);
+}
+
+#[test]
+fn acls_apply_to_the_authenticated_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = |user: &str| {
+        let p = dir.path().join(format!("{user}.pw"));
+        std::fs::write(&p, format!("{user}-pw")).unwrap();
+        format!("{:?}", p.display().to_string())
+    };
+    let users = format!(
+        "users:\n  - name: alice\n    password_file: {}\n  - name: admin\n    password_file: {}\n",
+        pw("alice"),
+        pw("admin")
+    );
+    let server = InProcessServer::start_custom(|yaml| {
+        let sasl = "  - name: SASL\n    bind: 127.0.0.1:0\n    security: sasl_plaintext\n    \
+                    sasl: { mechanisms: [PLAIN] }\nadmin:";
+        yaml.replacen("admin:", sasl, 1).replacen(
+            "broker:\n",
+            "broker:\n  connection.failed.authentication.delay.ms: 0\n",
+            1,
+        ) + &users
+            + "authorizer: acl\nsuper_users: [\"User:admin\"]\nacls:\n  - principal: User:alice\n    \
+               resource: {type: topic, name: a-, pattern: prefixed}\n    operations: [write]\n    permission: allow\n"
+    });
+    let sasl = server.listeners.iter().find(|(n, _)| n == "SASL").unwrap().1;
+    let produce = |c: &mut Client, topic: &str| {
+        let r =
+            call!(c, Produce, 12, crate::live::produce_req(12, topic, Uuid::nil(), -1, vec![(0, simple_batch(1, 0))]));
+        r.responses[0].partition_responses[0].error_code
+    };
+    // the super user may do anything, ACLs or not
+    let mut admin = Client::connect(sasl);
+    plain_login(&mut admin, "admin", "admin-pw");
+    for t in ["a-1", "b-1"] {
+        crate::live::create_topic(&mut admin, t, 1, &[]);
+    }
+    assert_eq!(produce(&mut admin, "b-1"), NONE);
+    assert_eq!(call!(admin, DescribeAcls, 3, acl_filter_all()).error_code, NONE);
+    // alice: WRITE on a-* only
+    let mut alice = Client::connect(sasl);
+    plain_login(&mut alice, "alice", "alice-pw");
+    assert_eq!((produce(&mut alice, "a-1"), produce(&mut alice, "b-1")), (NONE, TOPIC_DENIED));
+    assert_eq!(fetch(&mut alice, "a-1").error_code, TOPIC_DENIED, "WRITE does not grant READ");
+    // the PLAINTEXT listener's ANONYMOUS has nothing
+    let mut anonymous = Client::connect(server.addr);
+    assert_eq!(produce(&mut anonymous, "a-1"), TOPIC_DENIED);
+    // an ACL created by the super user applies to alice at once
+    let r = call!(
+        admin,
+        CreateAcls,
+        3,
+        CreateAclsRequest::default().with_creations(vec![creation("User:alice", "a-1", 3)])
+    );
+    assert_eq!(r.results[0].error_code, NONE);
+    assert_eq!(fetch(&mut alice, "a-1").error_code, NONE);
+}
