@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
     FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, ResponseKind,
 };
+use std::borrow::Cow;
 use uuid::Uuid;
 
 /// Produce v13 and Fetch v13 address topics by id.
@@ -27,12 +28,12 @@ const FETCH_REPLICA_STATE_VERSION_MIN: i16 = 15;
 const ACKS_NONE: i16 = 0;
 
 /// The topic a name-or-id entry stands for; `None` for an id nobody knows (the
-/// backend answers UNKNOWN_TOPIC_ID).
-fn topic_name(c: &Check, name: &str, id: Uuid) -> Option<String> {
+/// backend answers UNKNOWN_TOPIC_ID). Names are borrowed: this runs per produce.
+fn topic_name<'a>(c: &Check, name: &'a str, id: Uuid) -> Option<Cow<'a, str>> {
     if c.version >= TOPIC_ID_VERSION_MIN {
-        c.topics.topic_name(id)
+        c.topics.topic_name(id).map(Cow::Owned)
     } else {
-        Some(name.to_string())
+        Some(Cow::Borrowed(name))
     }
 }
 

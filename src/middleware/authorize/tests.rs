@@ -146,6 +146,19 @@ fn echo(body: &RequestKind, version: i16) -> Response {
             });
             ResponseKind::CreateTopics(CreateTopicsResponse::default().with_topics(topics.collect()))
         }
+        K::DescribeCluster(_) => ResponseKind::DescribeCluster(DescribeClusterResponse::default()),
+        K::InitProducerId(_) => {
+            ResponseKind::InitProducerId(InitProducerIdResponse::default().with_producer_id(ProducerId(7)))
+        }
+        K::JoinGroup(_) => ResponseKind::JoinGroup(JoinGroupResponse::default().with_generation_id(1)),
+        _ => return echo_more(body),
+    })
+}
+
+/// [`echo`] for admin and group requests.
+fn echo_more(body: &RequestKind) -> Response {
+    use RequestKind as K;
+    Some(match body {
         K::OffsetFetch(r) => {
             let groups = r.groups.iter().map(|g| {
                 let names: Vec<String> = match &g.topics {
@@ -170,7 +183,6 @@ fn echo(body: &RequestKind, version: i16) -> Response {
                 r.groups.iter().map(|g| describe_groups_response::DescribedGroup::default().with_group_id(g.clone()));
             ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups.collect()))
         }
-        K::DescribeCluster(_) => ResponseKind::DescribeCluster(DescribeClusterResponse::default()),
         K::DeleteTopics(r) => {
             let results = r
                 .topics
@@ -204,10 +216,6 @@ fn echo(body: &RequestKind, version: i16) -> Response {
             });
             ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics.collect()))
         }
-        K::InitProducerId(_) => {
-            ResponseKind::InitProducerId(InitProducerIdResponse::default().with_producer_id(ProducerId(7)))
-        }
-        K::JoinGroup(_) => ResponseKind::JoinGroup(JoinGroupResponse::default().with_generation_id(1)),
         _ => return None,
     })
 }
