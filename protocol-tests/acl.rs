@@ -586,6 +586,18 @@ fn acls_are_created_described_and_deleted_at_every_version() {
 }
 
 #[test]
+fn without_an_authorizer_the_acl_apis_are_disabled() {
+    let server = InProcessServer::start();
+    let mut c = Client::connect(server.addr);
+    let disabled = E::SecurityDisabled.code();
+    assert_eq!(call!(c, DescribeAcls, 3, acl_filter_all()).error_code, disabled);
+    let r = call!(c, CreateAcls, 3, CreateAclsRequest::default().with_creations(vec![creation("User:x", "t", 3)]));
+    assert_eq!(r.results[0].error_code, disabled);
+    let r = call!(c, DeleteAcls, 3, DeleteAclsRequest::default().with_filters(vec![delete_filter(None, None)]));
+    assert_eq!(r.filter_results[0].error_code, disabled);
+}
+
+#[test]
 fn online_acls_take_effect_at_once_and_survive_a_restart() {
     let server = InProcessServer::start_with(ADMIN_ACLS);
     let mut c = Client::connect(server.addr);

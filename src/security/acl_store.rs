@@ -37,6 +37,8 @@ pub enum AclStoreError {
     ConfigDefined,
     #[error("at most {ONLINE_ACLS_MAX} ACLs can be created online")]
     Full,
+    #[error("No authorizer is configured on the broker (set `authorizer: acl`)")]
+    Disabled,
 }
 
 impl AclStoreError {
@@ -47,6 +49,7 @@ impl AclStoreError {
             AclStoreError::Invalid(e) | AclStoreError::Config { source: e, .. } => e.response_error(),
             AclStoreError::ConfigDefined => ResponseError::InvalidRequest,
             AclStoreError::Full => ResponseError::PolicyViolation,
+            AclStoreError::Disabled => ResponseError::SecurityDisabled,
         }
     }
 }
@@ -107,6 +110,16 @@ impl AclStore {
             "ACLs loaded"
         );
         Ok(AclStore { path, state: RwLock::new(state) })
+    }
+
+    /// Kafka refuses the ACL APIs when no authorizer is configured: ACLs that would
+    /// not be enforced are better refused than silently stored.
+    pub fn check_enabled(&self) -> Result<(), AclStoreError> {
+        if self.state.read().expect("acl lock").settings.enforcing {
+            Ok(())
+        } else {
+            Err(AclStoreError::Disabled)
+        }
     }
 
     /// The current decisions. Callers keep the `Arc` for a whole request, so a
@@ -444,6 +457,19 @@ mod tests {
         assert!(!a.authorize(&alice(), HOST, Operation::Read, ResourceType::Topic, "cfg"));
         assert!(a.authorize(&Principal::user("root"), HOST, Operation::Alter, ResourceType::Cluster, "kafka-cluster"));
         assert!(store.describe(&AclBindingFilter::any()).is_empty());
+    }
+
+    #[test]
+    fn without_an_authorizer_the_acl_apis_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "node_id: 1\ndata_dir: {}\nlisteners: [{{name: P, bind: 127.0.0.1:0}}]\nadmin: {{bind: 127.0.0.1:0}}\n",
+            dir.path().display()
+        );
+        let store = AclStore::open(&Config::from_yaml(&yaml, std::iter::empty()).unwrap()).unwrap();
+        let e = store.check_enabled().unwrap_err();
+        assert_eq!(e.response_error(), ResponseError::SecurityDisabled);
+        assert!(AclStore::open(&config(dir.path(), "")).unwrap().check_enabled().is_ok());
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! CreateAcls: validates each binding as Kafka does (INVALID_REQUEST otherwise) and
-//! adds the valid ones to the ACL store, which persists them before answering.
+//! adds the valid ones to the ACL store, which persists them before answering
+//! (SECURITY_DISABLED without an authorizer).
 
 use super::Ctx;
 use crate::security::acl::{AclBinding, WireAcl};
+use crate::security::acl_store::AclStoreError;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 pub fn handle(ctx: &Ctx<'_>, req: CreateAclsRequest) -> CreateAclsResponse {
+    if let Err(e) = ctx.security.acls.check_enabled() {
+        let results = req.creations.iter().map(|_| error_result(&e)).collect();
+        return CreateAclsResponse::default().with_results(results);
+    }
     let parsed: Vec<_> = req
         .creations
         .iter()
@@ -36,12 +42,16 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateAclsRequest) -> CreateAclsResponse {
                 Ok(()) => AclCreationResult::default().with_error_message(None),
                 Err(e) => {
                     tracing::info!(conn = ctx.conn.id, principal = %ctx.principal, error = %e, "CreateAcls refused a binding");
-                    AclCreationResult::default()
-                        .with_error_code(e.response_error().code())
-                        .with_error_message(Some(StrBytes::from_string(e.to_string())))
+                    error_result(&e)
                 }
             }
         })
         .collect();
     CreateAclsResponse::default().with_results(results)
+}
+
+fn error_result(e: &AclStoreError) -> AclCreationResult {
+    AclCreationResult::default()
+        .with_error_code(e.response_error().code())
+        .with_error_message(Some(StrBytes::from_string(e.to_string())))
 }

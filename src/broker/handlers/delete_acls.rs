@@ -1,6 +1,7 @@
 //! DeleteAcls: removes the online bindings each filter matches. Bindings defined in
 //! the config file are listed among the matches with an error (they can only be
-//! removed from the file); a malformed filter is INVALID_REQUEST, as in Kafka.
+//! removed from the file); a malformed filter is INVALID_REQUEST, as in Kafka, and
+//! without an authorizer every filter is SECURITY_DISABLED.
 
 use super::Ctx;
 use crate::security::acl::{AclBindingFilter, WireAcl};
@@ -10,6 +11,10 @@ use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 pub fn handle(ctx: &Ctx<'_>, req: DeleteAclsRequest) -> DeleteAclsResponse {
+    if let Err(e) = ctx.security.acls.check_enabled() {
+        return DeleteAclsResponse::default()
+            .with_filter_results(req.filters.iter().map(|_| error_result(&e)).collect());
+    }
     let parsed: Vec<_> = req
         .filters
         .iter()

@@ -1,5 +1,6 @@
 //! DescribeAcls: the bindings (from the config and created online) that match the
-//! filter, grouped by resource pattern as Kafka answers.
+//! filter, grouped by resource pattern as Kafka answers. Without an authorizer the
+//! ACL APIs answer SECURITY_DISABLED, as in Kafka.
 
 use super::Ctx;
 use crate::security::acl::{AclBindingFilter, WireAcl};
@@ -8,6 +9,11 @@ use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 pub fn handle(ctx: &Ctx<'_>, req: DescribeAclsRequest) -> DescribeAclsResponse {
+    if let Err(e) = ctx.security.acls.check_enabled() {
+        return DescribeAclsResponse::default()
+            .with_error_code(e.response_error().code())
+            .with_error_message(Some(StrBytes::from_string(e.to_string())));
+    }
     let filter = AclBindingFilter::from_wire(WireAcl {
         resource_type: req.resource_type_filter,
         name: req.resource_name_filter.as_deref(),
