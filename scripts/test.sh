@@ -30,6 +30,8 @@ cargo clippy --all-targets -- -D warnings
 step "cargo build --release (the binary the compat suite drives, and the rdkafka-crate driver)"
 cargo build --release --bin gregor
 cargo build --release -p gregor-compat-rdkafka
+step "Helm chart: lint, render, validate, and gregor check-config on the rendered config"
+GREGOR_BIN="$ROOT/target/release/gregor" scripts/check-chart.sh
 
 step "unit and protocol tests"
 cargo test

@@ -44,9 +44,9 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
-    // v0 would hand the exchange to raw, unframed tokens; every client we know
-    // speaks v1 (KIP-152)
-    (ApiKey::SaslHandshake, 1, 1),
+    // after v0 the tokens come bare, without request headers (see the codec);
+    // librdkafka ≤ 2.0 requires v0 in the range, Sarama sends v0 by default
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 

@@ -3,6 +3,7 @@
 //! ApiVersions and those through until the client has authenticated, and expires
 //! sessions after `connections.max.reauth.ms` unless the client re-authenticates
 //! (KIP-368). Elsewhere the principal is the client certificate's or ANONYMOUS.
+//! After a v0 handshake the codec hands bare tokens in as SaslAuthenticate v0.
 
 use super::{BoxFuture, ConnInfo, Request, Response, StackError};
 use crate::config::ListenerSaslConfig;
@@ -66,7 +67,7 @@ enum Phase {
     Handshake,
     /// A mechanism is chosen; SaslAuthenticate tokens flow. `None` while a token is
     /// being evaluated on a blocking thread.
-    Exchange { mechanism: Mechanism, session: Option<Box<SaslSession>> },
+    Exchange { mechanism: Mechanism, session: Option<Box<SaslSession>>, user: Option<String> },
     /// Requests flow; after `expires_at_ms` only a re-authentication is accepted.
     Authenticated { expires_at_ms: Option<i64> },
 }
@@ -151,8 +152,10 @@ fn handshake(shared: &Shared, state: &mut State, req: &Request) -> Fut {
     let response = SaslHandshakeResponse::default().with_mechanisms(enabled);
     match chosen {
         Some(m) if consistent => {
+            // v0: the tokens that follow come bare, without Kafka request headers
+            shared.conn.set_raw_sasl_tokens(req.api_version == 0);
             let session = SaslSession::new(m, shared.security.credentials.clone());
-            state.phase = Phase::Exchange { mechanism: m, session: Some(Box::new(session)) };
+            state.phase = Phase::Exchange { mechanism: m, session: Some(Box::new(session)), user: None };
             respond(ResponseKind::SaslHandshake(response))
         }
         _ => {
@@ -174,21 +177,25 @@ fn authenticate(shared: Arc<Shared>, state: Arc<Mutex<State>>, req: Request) -> 
     };
     let version = req.api_version;
     Box::pin(async move {
-        let ip = shared.conn.peer.ip();
-        let wait = shared.security.failure_delay.admit(ip, crate::time::now_ms());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-        let (mechanism, mut session) = {
+        let (mechanism, mut session, user) = {
             let mut st = state.lock().expect("auth state lock");
             match &mut st.phase {
-                Phase::Exchange { mechanism, session } => match session.take() {
-                    Some(s) => (*mechanism, s),
+                Phase::Exchange { mechanism, session, user } => match session.take() {
+                    Some(s) => {
+                        // the first token names the user; later ones (SCRAM's proof) do not
+                        let claimed = user.get_or_insert_with(|| claimed_user(*mechanism, &auth_bytes));
+                        (*mechanism, s, claimed.clone())
+                    }
                     None => return Err(StackError::Unauthenticated("overlapping SaslAuthenticate".into())),
                 },
                 _ => return Err(StackError::Unauthenticated("SaslAuthenticate outside an exchange".into())),
             }
         };
+        let ip = shared.conn.peer.ip();
+        let wait = shared.security.failure_delay.admit(ip, &user, crate::time::now_ms());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let (session, step) = tokio::task::spawn_blocking(move || {
             let step = session.step(&auth_bytes);
             (session, step)
@@ -198,11 +205,11 @@ fn authenticate(shared: Arc<Shared>, state: Arc<Mutex<State>>, req: Request) -> 
         let response = match step {
             Ok(SaslStep::Challenge(token)) => {
                 let mut st = state.lock().expect("auth state lock");
-                st.phase = Phase::Exchange { mechanism, session: Some(session) };
+                st.phase = Phase::Exchange { mechanism, session: Some(session), user: Some(user) };
                 SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token))
             }
             Ok(SaslStep::Done { user, token }) => complete(&shared, &state, mechanism, user, token, version)?,
-            Err(e) => return failed(&shared, mechanism, e).await,
+            Err(e) => return failed(&shared, mechanism, &user, e).await,
         };
         Ok(Some(ResponseKind::SaslAuthenticate(response)))
     })
@@ -229,6 +236,7 @@ fn complete(
     let expires_at_ms = (reauth_ms > 0).then(|| crate::time::now_ms() + reauth_ms);
     shared.security.audit_authentication(&shared.conn, mechanism.name(), Some(&principal), Ok(()));
     st.phase = Phase::Authenticated { expires_at_ms };
+    shared.conn.set_raw_sasl_tokens(false);
     st.principal = Arc::new(principal);
     st.session_mechanism = Some(mechanism);
     let mut response = SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token));
@@ -240,11 +248,11 @@ fn complete(
 
 /// A failed exchange: SASL_AUTHENTICATION_FAILED after the address's delay, then
 /// the connection closes.
-async fn failed(shared: &Shared, mechanism: Mechanism, e: SaslError) -> Result<Response, StackError> {
+async fn failed(shared: &Shared, mechanism: Mechanism, user: &str, e: SaslError) -> Result<Response, StackError> {
     shared.security.audit_authentication(&shared.conn, mechanism.name(), None, Err(&e.message));
     tracing::info!(conn = shared.conn.id, peer = %shared.conn.peer, mechanism = mechanism.name(),
         reason = %e.message, "SASL authentication failed");
-    let hold = shared.security.failure_delay.on_failure(shared.conn.peer.ip(), crate::time::now_ms());
+    let hold = shared.security.failure_delay.on_failure(shared.conn.peer.ip(), user, crate::time::now_ms());
     tokio::time::sleep(hold).await;
     shared.conn.close_after_response();
     let message = format!("SASL {} authentication failed: {}", mechanism.name(), e.message);
@@ -252,4 +260,30 @@ async fn failed(shared: &Shared, mechanism: Mechanism, e: SaslError) -> Result<R
         .with_error_code(ResponseError::SaslAuthenticationFailed.code())
         .with_error_message(Some(StrBytes::from_string(message)));
     Ok(Some(ResponseKind::SaslAuthenticate(response)))
+}
+
+/// The user a first token claims, for keying the failure delay only (the exchange
+/// itself parses and checks it): PLAIN's authcid, SCRAM's `n=`. Empty when none.
+fn claimed_user(mechanism: Mechanism, token: &[u8]) -> String {
+    let text = String::from_utf8_lossy(token);
+    let user = match mechanism {
+        Mechanism::Plain => text.split('\0').nth(1).unwrap_or(""),
+        Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+            text.split(',').find_map(|a| a.strip_prefix("n=")).unwrap_or("")
+        }
+    };
+    user.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_users() {
+        assert_eq!(claimed_user(Mechanism::Plain, b"\0alice\0pw"), "alice");
+        assert_eq!(claimed_user(Mechanism::Plain, b"admin\0alice\0pw"), "alice");
+        assert_eq!(claimed_user(Mechanism::ScramSha512, b"n,,n=bob,r=abc"), "bob");
+        assert_eq!(claimed_user(Mechanism::ScramSha256, b"garbage"), "");
+    }
 }

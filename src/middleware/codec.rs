@@ -12,7 +12,9 @@ use crate::router;
 use crate::security::Principal;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind, SaslAuthenticateRequest,
+};
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -125,6 +127,40 @@ fn capacity_hint(body: &ResponseKind) -> usize {
     }
 }
 
+impl<S> Codec<S>
+where
+    S: Service<Request, Response = Response, Error = StackError, Future = BoxFuture<Result<Response, StackError>>>,
+{
+    /// A bare SASL token after SaslHandshake v0: handled as a SaslAuthenticate, and
+    /// answered bare (size prefix, token). A failure closes the connection without an
+    /// answer: v0 has no way to carry an error.
+    fn call_raw_sasl(&mut self, frame: Bytes) -> BoxFuture<Result<Option<Bytes>, StackError>> {
+        let req = Request {
+            conn: self.conn.clone(),
+            header: RequestHeader::default().with_request_api_key(ApiKey::SaslAuthenticate as i16),
+            api_key: ApiKey::SaslAuthenticate,
+            api_version: 0,
+            body: RequestKind::SaslAuthenticate(SaslAuthenticateRequest::default().with_auth_bytes(frame)),
+            principal: Arc::new(Principal::anonymous()),
+        };
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            match fut.await? {
+                Some(ResponseKind::SaslAuthenticate(r)) if r.error_code == 0 => {
+                    let mut out = BytesMut::with_capacity(4 + r.auth_bytes.len());
+                    out.put_i32(r.auth_bytes.len() as i32);
+                    out.extend_from_slice(&r.auth_bytes);
+                    Ok(Some(out.freeze()))
+                }
+                Some(ResponseKind::SaslAuthenticate(r)) => Err(StackError::Unauthenticated(
+                    r.error_message.map(|m| m.to_string()).unwrap_or_else(|| "SASL authentication failed".into()),
+                )),
+                _ => Err(StackError::Handler("a bare SASL token got no SASL answer".into())),
+            }
+        })
+    }
+}
+
 fn api_versions_fallback(correlation_id: i32) -> Result<Bytes, StackError> {
     let body = router::api_versions_response(ResponseError::UnsupportedVersion.code());
     encode_response(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body))
@@ -143,6 +179,9 @@ where
     }
 
     fn call(&mut self, frame: Bytes) -> Self::Future {
+        if self.conn.raw_sasl_tokens() {
+            return self.call_raw_sasl(frame);
+        }
         let req = match decode_frame(&self.conn, frame) {
             Ok(Decoded::Request(r)) => r,
             Ok(Decoded::Immediate(bytes)) => return Box::pin(async move { Ok(Some(bytes)) }),

@@ -42,6 +42,9 @@ pub struct ConnInfo {
     /// Set by a layer whose response must be the last one (a failed authentication):
     /// the connection writes it, then closes.
     close_after_response: AtomicBool,
+    /// After SaslHandshake v0 the client sends bare SASL tokens (size-prefixed, no
+    /// request header) until the exchange ends (KIP-43); the codec wraps them.
+    raw_sasl_tokens: AtomicBool,
 }
 
 impl ConnInfo {
@@ -53,7 +56,16 @@ impl ConnInfo {
             security: SecurityProtocol::Plaintext,
             tls_principal: None,
             close_after_response: AtomicBool::new(false),
+            raw_sasl_tokens: AtomicBool::new(false),
         }
+    }
+
+    pub fn set_raw_sasl_tokens(&self, on: bool) {
+        self.raw_sasl_tokens.store(on, Ordering::Relaxed);
+    }
+
+    pub fn raw_sasl_tokens(&self) -> bool {
+        self.raw_sasl_tokens.load(Ordering::Relaxed)
     }
 
     pub fn close_after_response(&self) {

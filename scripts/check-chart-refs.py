@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Cross-checks a rendered gregor chart where schema validation cannot see: that the
+objects point at each other correctly and that the gregor config only names files the
+pod actually mounts.
+
+    check-chart-refs.py RENDERED.yaml
+        checks; exits 1 with one line per problem
+    check-chart-refs.py RENDERED.yaml --extract DIR
+        also writes the ConfigMap's gregor.yaml and entrypoint.sh into DIR
+
+Needs PyYAML (kubernetes-validate brings it into the test venv).
+"""
+import sys
+from pathlib import PurePosixPath
+
+import yaml
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def one(docs, kind):
+    found = by_kind(docs, kind)
+    if len(found) != 1:
+        raise SystemExit(f"expected one {kind}, rendered {len(found)}")
+    return found[0]
+
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def under(path, mount):
+    return PurePosixPath(mount) in PurePosixPath(path).parents
+
+
+def check(docs):
+    problems = []
+    sts = one(docs, "StatefulSet")
+    pod = sts["spec"]["template"]
+    pod_labels = pod["metadata"]["labels"]
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == "gregor")
+    port_names = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
+
+    if not selects(sts["spec"]["selector"]["matchLabels"], pod_labels):
+        problems.append("StatefulSet selector does not match its pod labels")
+    headless = services.get(sts["spec"]["serviceName"])
+    if headless is None or headless["spec"].get("clusterIP") != "None":
+        problems.append(f"StatefulSet serviceName {sts['spec']['serviceName']} is not a rendered headless Service")
+    for name, svc in services.items():
+        if not selects(svc["spec"]["selector"], pod_labels):
+            problems.append(f"Service {name} selects no gregor pod")
+        for p in svc["spec"]["ports"]:
+            target = p.get("targetPort", p["port"])
+            if target not in port_names and target not in port_names.values():
+                problems.append(f"Service {name} port {p['name']} targets {target}, which the container lacks")
+    for pdb in by_kind(docs, "PodDisruptionBudget"):
+        if not selects(pdb["spec"]["selector"]["matchLabels"], pod_labels):
+            problems.append("PodDisruptionBudget selects no gregor pod")
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        port = container.get(probe, {}).get("httpGet", {}).get("port")
+        if port not in port_names:
+            problems.append(f"{probe} uses port {port}, which the container lacks")
+
+    for sm in by_kind(docs, "ServiceMonitor"):
+        chosen = [s for s in services.values() if selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+        if len(chosen) != 1:
+            problems.append(f"ServiceMonitor selects {len(chosen)} Services (want the headless one only)")
+            continue
+        svc_ports = {p["name"] for p in chosen[0]["spec"]["ports"]}
+        for ep in sm["spec"]["endpoints"]:
+            if ep.get("port") not in svc_ports:
+                problems.append(f"ServiceMonitor endpoint port {ep.get('port')} is not a port of {chosen[0]['metadata']['name']}")
+
+    volumes = {v["name"] for v in pod["spec"].get("volumes", [])}
+    volumes |= {t["metadata"]["name"] for t in sts["spec"].get("volumeClaimTemplates", [])}
+    mounts = {}
+    for m in container.get("volumeMounts", []):
+        if m["name"] not in volumes:
+            problems.append(f"volumeMount {m['name']} has no volume")
+        mounts[m["mountPath"]] = m
+    for outer, m in mounts.items():
+        if m.get("readOnly") and not m.get("subPath"):
+            for inner in mounts:
+                if under(inner, outer):
+                    # the runtime cannot create the mount point in a read-only volume
+                    problems.append(f"volumeMount {inner} lies inside the read-only mount {outer}")
+    writable = [p for p, m in mounts.items() if not m.get("readOnly")]
+    secret_mounts = [
+        mounts[p]["mountPath"]
+        for p in mounts
+        for v in pod["spec"].get("volumes", [])
+        if v["name"] == mounts[p]["name"] and "secret" in v
+    ]
+
+    config = yaml.safe_load(config_map(docs)["data"]["gregor.yaml"])
+    if not any(under(config["data_dir"], p) for p in writable):
+        problems.append(f"data_dir {config['data_dir']} is on no writable volume")
+    files = []
+    for listener in config["listeners"]:
+        for key, path in (listener.get("tls") or {}).items():
+            if key != "client_auth":
+                files.append((f"listener {listener['name']} tls.{key}", path))
+    for user in config.get("users") or []:
+        if user.get("password_file"):
+            files.append((f"user {user['name']} password_file", user["password_file"]))
+    for what, path in files:
+        if not any(under(path, m) for m in secret_mounts):
+            problems.append(f"{what} {path} lies in no mounted Secret")
+    return problems
+
+
+def config_map(docs):
+    return next(d for d in by_kind(docs, "ConfigMap") if "gregor.yaml" in d.get("data", {}))
+
+
+def main(argv):
+    docs = [d for d in yaml.safe_load_all(open(argv[1])) if d]
+    problems = check(docs)
+    for p in problems:
+        print(f"  {p}")
+    if len(argv) == 4 and argv[2] == "--extract":
+        data = config_map(docs)["data"]
+        for name in ("gregor.yaml", "entrypoint.sh"):
+            with open(f"{argv[3]}/{name}", "w") as f:
+                f.write(data[name])
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
