@@ -263,6 +263,19 @@ fn topic_admin_and_configs_are_denied_per_resource() {
     assert_eq!(r.results[0].error_code, CLUSTER_DENIED);
     let r = call!(c, DeleteAcls, 3, DeleteAclsRequest::default().with_filters(vec![delete_filter(None, None)]));
     assert_eq!(r.filter_results[0].error_code, CLUSTER_DENIED);
+    // and so do the SCRAM credential APIs (KIP-554)
+    let r = call!(c, DescribeUserScramCredentials, 0, DescribeUserScramCredentialsRequest::default().with_users(None));
+    assert_eq!(r.error_code, CLUSTER_DENIED);
+    let deletion = alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+        .with_name(str_bytes("alice"))
+        .with_mechanism(1);
+    let r = call!(
+        c,
+        AlterUserScramCredentials,
+        0,
+        AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion])
+    );
+    assert_eq!((r.results.len(), r.results[0].error_code), (1, CLUSTER_DENIED));
 }
 
 fn commit(c: &mut Client, g: &str, topics: &[&str]) -> Vec<(String, i16)> {

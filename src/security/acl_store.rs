@@ -460,6 +460,22 @@ mod tests {
     }
 
     #[test]
+    fn the_secure_example_config_means_what_it_says() {
+        let config = Config::from_yaml(include_str!("../../config/secure.yaml"), std::iter::empty()).unwrap();
+        let (settings, bindings) = from_config(&config).unwrap();
+        let a = Authorizer::new(settings, &bindings);
+        let (app, host) = (Principal::user("orders-app"), HOST);
+        assert!(a.authorize(&app, host, Operation::Write, ResourceType::Topic, "orders.eu"));
+        assert!(!a.authorize(&app, host, Operation::Write, ResourceType::Topic, "orders.payments.eu"), "deny wins");
+        assert!(!a.authorize(&app, host, Operation::Write, ResourceType::Topic, "invoices"));
+        assert!(a.authorize(&Principal::user("admin"), host, Operation::Write, ResourceType::Topic, "orders.payments"));
+        let anon = Principal::anonymous();
+        assert!(a.authorize(&anon, host, Operation::Describe, ResourceType::Cluster, "kafka-cluster"));
+        let remote: IpAddr = "10.0.0.9".parse().unwrap();
+        assert!(!a.authorize(&anon, remote, Operation::Describe, ResourceType::Cluster, "kafka-cluster"));
+    }
+
+    #[test]
     fn without_an_authorizer_the_acl_apis_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!(
