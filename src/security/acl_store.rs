@@ -215,19 +215,24 @@ impl AclStore {
     /// operator's edit, a restore). The server calls this every second and on SIGHUP.
     /// A file that no longer parses is reported and the current ACLs stay.
     pub fn reload_if_changed(&self) -> Result<bool, AclStoreError> {
+        if self.state.read().expect("acl lock").stamp == stamp_of(&self.path)? {
+            return Ok(false);
+        }
+        // read under the write lock: a CreateAcls racing with an edit must not have its
+        // write replaced by an older read of the file
+        let mut s = self.state.write().expect("acl lock");
         let now = stamp_of(&self.path)?;
-        if self.state.read().expect("acl lock").stamp == now {
+        if s.stamp == now {
             return Ok(false);
         }
         let (online, stamp) = match read_file(&self.path) {
             Ok(read) => read,
             Err(e) => {
                 // remember this version so a bad file is reported once, not every second
-                self.state.write().expect("acl lock").stamp = now;
+                s.stamp = now;
                 return Err(e);
             }
         };
-        let mut s = self.state.write().expect("acl lock");
         s.online = online;
         s.stamp = stamp;
         s.rebuild();
