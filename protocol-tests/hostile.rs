@@ -162,6 +162,7 @@ const NO_ARRAY_UP_TO: &[(ApiKey, i16)] = &[
     (ApiKey::LeaveGroup, 2),
     (ApiKey::ListGroups, 3),
     (ApiKey::InitProducerId, i16::MAX),
+    (ApiKey::DescribeAcls, i16::MAX),
     // a string and a byte blob: a lying length fails at the first missing byte
     (ApiKey::SaslHandshake, i16::MAX),
     (ApiKey::SaslAuthenticate, i16::MAX),

@@ -47,6 +47,10 @@ const LIVE_TESTED: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
     ApiKey::InitProducerId,
+    // at every version in `acl.rs`
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
     // in scram_apis.rs
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,

@@ -7,11 +7,14 @@
 //!   API at every advertised version, with the Kafka error codes a client expects;
 //! - `golden`: request frames captured from real clients decode and re-encode
 //!   byte for byte;
+//! - `acl`: ACL enforcement per API family and the ACL admin APIs, against an
+//!   in-process server with `authorizer: acl`;
 //! - `hostile`: frames with lying lengths, bad sizes and fuzz regressions, sent to
 //!   the real binary, which must close the connection and keep serving.
 //!
 //! `wire`, `samples` and `probe_alloc` are shared support.
 
+mod acl;
 mod golden;
 mod hostile;
 mod live;

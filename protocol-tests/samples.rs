@@ -45,6 +45,9 @@ pub fn request(api: ApiKey, v: i16) -> RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(delete_groups_request()),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(offset_delete_request()),
         ApiKey::InitProducerId => RequestKind::InitProducerId(init_producer_id_request(v)),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(describe_acls_request()),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(create_acls_request()),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(delete_acls_request()),
         ApiKey::DescribeUserScramCredentials => {
             RequestKind::DescribeUserScramCredentials(describe_user_scram_credentials_request())
         }
@@ -301,6 +304,9 @@ pub fn response(api: ApiKey, v: i16) -> ResponseKind {
         ApiKey::DeleteGroups => ResponseKind::DeleteGroups(delete_groups_response()),
         ApiKey::OffsetDelete => ResponseKind::OffsetDelete(offset_delete_response()),
         ApiKey::InitProducerId => ResponseKind::InitProducerId(init_producer_id_response()),
+        ApiKey::DescribeAcls => ResponseKind::DescribeAcls(describe_acls_response()),
+        ApiKey::CreateAcls => ResponseKind::CreateAcls(create_acls_response()),
+        ApiKey::DeleteAcls => ResponseKind::DeleteAcls(delete_acls_response()),
         ApiKey::DescribeUserScramCredentials => {
             ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials_response())
         }
@@ -1001,6 +1007,82 @@ fn init_producer_id_response() -> InitProducerIdResponse {
         .with_producer_epoch(3)
 }
 
+// ---- ACLs ----
+
+fn describe_acls_request() -> DescribeAclsRequest {
+    DescribeAclsRequest::default()
+        .with_resource_type_filter(2)
+        .with_resource_name_filter(some("orders"))
+        .with_pattern_type_filter(2)
+        .with_principal_filter(some("User:alice"))
+        .with_host_filter(some("10.0.0.1"))
+        .with_operation(3)
+        .with_permission_type(3)
+}
+
+fn create_acls_request() -> CreateAclsRequest {
+    use create_acls_request::AclCreation;
+    CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+        .with_resource_type(2)
+        .with_resource_name(str_bytes("orders-"))
+        .with_resource_pattern_type(4)
+        .with_principal(str_bytes("User:alice"))
+        .with_host(str_bytes("*"))
+        .with_operation(4)
+        .with_permission_type(3)])
+}
+
+fn delete_acls_request() -> DeleteAclsRequest {
+    use delete_acls_request::DeleteAclsFilter;
+    DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
+        .with_resource_type_filter(3)
+        .with_resource_name_filter(some("payments"))
+        .with_pattern_type_filter(3)
+        .with_principal_filter(some("User:bob"))
+        .with_host_filter(some("*"))
+        .with_operation(6)
+        .with_permission_type(2)])
+}
+
+fn describe_acls_response() -> DescribeAclsResponse {
+    use describe_acls_response::{AclDescription, DescribeAclsResource};
+    DescribeAclsResponse::default().with_throttle_time_ms(4).with_error_code(0).with_error_message(None).with_resources(
+        vec![DescribeAclsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(str_bytes("orders-"))
+            .with_pattern_type(4)
+            .with_acls(vec![AclDescription::default()
+                .with_principal(str_bytes("User:alice"))
+                .with_host(str_bytes("*"))
+                .with_operation(4)
+                .with_permission_type(3)])],
+    )
+}
+
+fn create_acls_response() -> CreateAclsResponse {
+    use create_acls_response::AclCreationResult;
+    CreateAclsResponse::default().with_throttle_time_ms(4).with_results(vec![
+        AclCreationResult::default().with_error_code(0).with_error_message(None),
+        AclCreationResult::default().with_error_code(42).with_error_message(some("Invalid patternType 1")),
+    ])
+}
+
+fn delete_acls_response() -> DeleteAclsResponse {
+    use delete_acls_response::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
+    DeleteAclsResponse::default().with_throttle_time_ms(4).with_filter_results(vec![DeleteAclsFilterResult::default()
+        .with_error_code(0)
+        .with_error_message(None)
+        .with_matching_acls(vec![DeleteAclsMatchingAcl::default()
+            .with_error_code(42)
+            .with_error_message(some("defined in the config file"))
+            .with_resource_type(3)
+            .with_resource_name(str_bytes("payments"))
+            .with_pattern_type(3)
+            .with_principal(str_bytes("User:bob"))
+            .with_host(str_bytes("*"))
+            .with_operation(6)
+            .with_permission_type(2)])])
+}
 // ---- SCRAM credentials (KIP-554) ----
 
 fn describe_user_scram_credentials_request() -> DescribeUserScramCredentialsRequest {

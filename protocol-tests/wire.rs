@@ -198,6 +198,35 @@ fn config_yaml(data_dir: &Path, bind: &str, admin: &str) -> String {
     )
 }
 
+/// `base` with the top-level keys of `extra` (YAML) merged in.
+fn with_extra(base: String, extra: &str) -> String {
+    if extra.trim().is_empty() {
+        return base;
+    }
+    let mut merged: serde_norway::Value = serde_norway::from_str(&base).expect("base test config");
+    let extra: serde_norway::Value = serde_norway::from_str(extra).expect("extra test config is YAML");
+    merge_yaml(&mut merged, extra);
+    serde_norway::to_string(&merged).expect("test config")
+}
+
+/// Deep merge: mappings merge key by key (so an extra `broker:` adds to the base's),
+/// anything else replaces.
+fn merge_yaml(base: &mut serde_norway::Value, extra: serde_norway::Value) {
+    match (base, extra) {
+        (serde_norway::Value::Mapping(b), serde_norway::Value::Mapping(e)) => {
+            for (k, v) in e {
+                match b.get_mut(&k) {
+                    Some(existing) => merge_yaml(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, e) => *b = e,
+    }
+}
+
 /// A server running inside the test process, on ephemeral ports.
 pub struct InProcessServer {
     runtime: tokio::runtime::Runtime,
@@ -205,7 +234,9 @@ pub struct InProcessServer {
     pub addr: SocketAddr,
     /// (name, bound address) of every listener, in config order.
     pub listeners: Vec<(String, SocketAddr)>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
+    /// The config it runs with, for a restart on the same data directory.
+    yaml: String,
 }
 
 impl InProcessServer {
@@ -213,26 +244,48 @@ impl InProcessServer {
         InProcessServer::start_with("")
     }
 
-    /// With more top-level config keys (YAML) after the test defaults, e.g. `users:`.
+    /// With more top-level config (YAML) merged into the test defaults, e.g. `users:`
+    /// or `authorizer:`; a mapping such as `broker:` merges key by key.
     pub fn start_with(extra_yaml: &str) -> InProcessServer {
-        InProcessServer::start_custom(|yaml| yaml + extra_yaml)
+        InProcessServer::start_custom(|yaml| with_extra(yaml, extra_yaml))
     }
 
     /// With the test defaults' YAML rewritten by `edit` (e.g. more listeners).
     pub fn start_custom(edit: impl FnOnce(String) -> String) -> InProcessServer {
         let data = tempfile::tempdir().unwrap();
         let yaml = edit(config_yaml(data.path(), "127.0.0.1:0", "127.0.0.1:0"));
+        InProcessServer::run(data, yaml)
+    }
+
+    fn run(data: tempfile::TempDir, yaml: String) -> InProcessServer {
         let config = gregor::config::Config::from_yaml(&yaml, std::iter::empty()).expect("test config");
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let server = runtime.block_on(gregor::server::start(config)).expect("server start");
         let addr = server.listeners[0].1;
         let listeners = server.listeners.clone();
-        InProcessServer { runtime, server: Some(server), addr, listeners, _data: data }
+        InProcessServer { runtime, server: Some(server), addr, listeners, data, yaml }
+    }
+
+    /// Shuts down cleanly and starts again on the same data directory and config
+    /// (ports bound to 0 change: connect again).
+    pub fn restart(mut self) -> InProcessServer {
+        if let Some(s) = self.server.take() {
+            self.runtime.block_on(s.shutdown()).expect("clean shutdown");
+        }
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        let yaml = std::mem::take(&mut self.yaml);
+        drop(self);
+        InProcessServer::run(data, yaml)
     }
 
     pub fn cluster_id(&self) -> String {
         self.server.as_ref().unwrap().broker.cluster_id.clone()
+    }
+
+    /// The broker core, to check what a request did (or did not) change.
+    pub fn broker(&self) -> &std::sync::Arc<gregor::broker::Broker> {
+        &self.server.as_ref().unwrap().broker
     }
 
     /// The server's credentials and ACLs, to check what the admin APIs changed.

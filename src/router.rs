@@ -39,6 +39,9 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
     // after v0 the tokens come bare, without request headers (see the codec);
@@ -133,6 +136,9 @@ async fn dispatch(b: Arc<Broker>, security: Arc<Security>, req: Request) -> Resu
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(handlers::describe_groups::handle(&ctx, r)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(handlers::delete_groups::handle(&ctx, r)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(handlers::offset_delete::handle(&ctx, r)),
+        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(handlers::describe_acls::handle(&ctx, r)),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(handlers::create_acls::handle(&ctx, r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(handlers::delete_acls::handle(&ctx, r)),
         RequestKind::DescribeUserScramCredentials(r) => {
             ResponseKind::DescribeUserScramCredentials(handlers::describe_user_scram_credentials::handle(&ctx, r))
         }
@@ -182,6 +188,9 @@ mod tests {
             ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
             ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+            ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+            ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
+            ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
             ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,

@@ -285,28 +285,29 @@ async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
     }
 }
 
-/// Re-reads what may change under a running server: certificate files and the
-/// credential store, when they change and on SIGHUP. A broken file keeps the previous
+/// Re-reads what may change under a running server: certificate files, the
+/// credential store and the ACL file, when they change and on SIGHUP. A broken file keeps the previous
 /// state in force and is reported once, not every tick.
 async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mut shutdown: watch::Receiver<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
-    let mut last_errors: Vec<Option<String>> = vec![None; tls.len() + 1];
+    let mut last_errors: Vec<Option<String>> = vec![None; tls.len() + 2];
     loop {
         let forced = tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => false,
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP received: re-reading certificates and the credential store");
+                tracing::info!("SIGHUP received: re-reading certificates, the credential store and the ACL file");
                 true
             }
         };
-        let (store, sources) = (security.credentials.clone(), tls.clone());
+        let (store, sources, shared) = (security.credentials.clone(), tls.clone(), security.clone());
         let Ok(results) = tokio::task::spawn_blocking(move || {
             let mut results: Vec<Result<bool, String>> =
                 sources.iter().map(|t| t.reload(forced).map_err(|e| e.to_string())).collect();
             results.push(store.reload_if_changed().map_err(|e| e.to_string()));
+            results.push(shared.acls.reload_if_changed().map_err(|e| e.to_string()));
             results
         })
         .await
@@ -314,7 +315,11 @@ async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mu
             continue;
         };
         for (i, result) in results.into_iter().enumerate() {
-            let what = if i < tls.len() { "TLS certificates" } else { "credential store" };
+            let what = match i.checked_sub(tls.len()) {
+                None => "TLS certificates",
+                Some(0) => "credential store",
+                Some(_) => "ACL file",
+            };
             match result {
                 Ok(changed) => {
                     if changed {

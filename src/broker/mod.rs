@@ -218,6 +218,22 @@ impl Broker {
     }
 }
 
+/// What the authorization layer asks about topics a request names by id, or that
+/// Metadata might create.
+impl crate::middleware::authorize::TopicDirectory for Broker {
+    fn topic_name(&self, id: Uuid) -> Option<String> {
+        self.topic_by_id(id).map(|t| t.name.clone())
+    }
+
+    fn topic_exists(&self, name: &str) -> bool {
+        self.topics.read().expect("lock").contains_key(name)
+    }
+
+    fn auto_creates_topics(&self) -> bool {
+        self.config.broker.auto_create_topics_enable
+    }
+}
+
 fn sync_dir(dir: &std::path::Path) {
     if let Ok(f) = std::fs::File::open(dir) {
         let _ = f.sync_all();

@@ -2,13 +2,15 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ authorize ─▶ router ─▶ handler
 //! ```
 //!
-//! Later layers (metrics, authorization, quotas) slot in between trace and router,
-//! in this function.
+//! Authorization follows authentication: it checks the principal that layer sets.
+//! Later layers (metrics before authentication, quotas after authorization) slot in
+//! here, in this function.
 
 pub mod authenticate;
+pub mod authorize;
 pub mod codec;
 pub mod trace;
 
@@ -104,6 +106,10 @@ pub enum StackError {
     Handler(String),
     #[error("not authenticated: {0}")]
     Unauthenticated(String),
+    /// A denial no response can carry (acks=0 Produce), or a request kind with no
+    /// authorization rule: Kafka closes the connection.
+    #[error("not authorized: {0}")]
+    Denied(String),
 }
 
 /// Builds the per-connection service: frames in, encoded response frames out.
@@ -111,12 +117,14 @@ pub fn build_stack(
     broker: Arc<Broker>,
     security: Arc<Security>,
     conn: Arc<ConnInfo>,
-) -> codec::Codec<trace::Trace<authenticate::Authenticate<Router>>> {
+) -> codec::Codec<trace::Trace<authenticate::Authenticate<authorize::Authorize<Router>>>> {
     let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
     let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
+    let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
     tower::ServiceBuilder::new()
         .layer(codec::CodecLayer::new(conn))
         .layer(trace::TraceLayer)
         .layer(authenticate)
+        .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
         .service(Router::new(broker, security))
 }

@@ -3,6 +3,8 @@
 //! `middleware::{authenticate, authorize}`; this module holds the pure parts.
 
 pub mod acl;
+pub mod acl_store;
+pub mod authorizer;
 pub mod credential_file;
 pub mod credentials;
 pub mod failure_delay;
@@ -24,6 +26,8 @@ use std::sync::Arc;
 pub struct Security {
     /// `log.audit`: one `gregor::audit` line per authentication result and denial.
     pub audit: bool,
+    /// ACLs (config and online) and the authorizer built from them.
+    pub acls: acl_store::AclStore,
     /// SCRAM users (config and store file); SASL sessions hold a clone of the `Arc`.
     pub credentials: Arc<CredentialStore>,
     /// Spaces out authentication attempts from addresses that keep failing.
@@ -36,6 +40,8 @@ pub struct Security {
 pub enum SecurityError {
     #[error("{0}")]
     Store(String),
+    #[error("ACLs: {0}")]
+    Acls(#[from] acl_store::AclStoreError),
     #[error(transparent)]
     Credentials(#[from] CredentialError),
 }
@@ -46,6 +52,7 @@ impl Security {
         let credentials = Arc::new(CredentialStore::open(config)?);
         Ok(Security {
             audit: config.log.audit,
+            acls: acl_store::AclStore::open(config)?,
             credentials,
             failure_delay: failure_delay::FailureDelay::new(config.broker.connection_failed_authentication_delay_ms),
             reauth_ms: config.broker.connections_max_reauth_ms,

@@ -1,7 +1,8 @@
 //! DescribeGroups: state, protocol and members (with their metadata and
-//! assignment once the group is stable).
+//! assignment once the group is stable). Authorized operations are the
+//! authorization layer's to fill.
 
-use super::{acl_op, str_bytes, Ctx, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{str_bytes, Ctx};
 use crate::broker::group::state::GroupState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -9,16 +10,11 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 pub fn handle(ctx: &Ctx<'_>, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let v = ctx.version;
-    let ops = if v >= 3 && req.include_authorized_operations {
-        acl_op::bits(&[acl_op::READ, acl_op::DELETE, acl_op::DESCRIBE])
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
     let groups = req
         .groups
         .iter()
         .map(|id| {
-            let g = DescribedGroup::default().with_group_id(id.clone()).with_authorized_operations(ops);
+            let g = DescribedGroup::default().with_group_id(id.clone());
             let Some(d) = ctx.broker.groups.describe(id) else {
                 // unknown groups: Dead with no error before v6, GROUP_ID_NOT_FOUND after
                 let g = g.with_group_state(str_bytes(GroupState::Dead.name()));

@@ -1,7 +1,8 @@
 //! Metadata: brokers, controller, and topics with their partitions; creates
 //! missing topics when both the request and `auto.create.topics.enable` allow.
+//! Authorized operations are the authorization layer's to fill.
 
-use super::{acl_op, str_bytes, Ctx, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{str_bytes, Ctx};
 use crate::broker::error::BrokerError;
 use crate::broker::Topic;
 use kafka_protocol::messages::metadata_response::{
@@ -14,26 +15,20 @@ use uuid::Uuid;
 pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
     let b = ctx.broker;
     let (host, port) = ctx.advertised();
-    let want_ops = ctx.version >= 8 && req.include_topic_authorized_operations;
     // v0: an empty list means all topics; v1+: null means all
     let all = req.topics.is_none() || (ctx.version == 0 && req.topics.as_ref().is_some_and(|t| t.is_empty()));
     let auto_create = (ctx.version < 4 || req.allow_auto_topic_creation) && b.config.broker.auto_create_topics_enable;
     let topics = if all {
-        b.topics().iter().map(|t| describe_topic(ctx, t, want_ops)).collect()
+        b.topics().iter().map(|t| describe_topic(ctx, t)).collect()
     } else {
         req.topics
             .unwrap_or_default()
             .into_iter()
             .map(|rt| match rt.name {
-                Some(name) => by_name(ctx, &name, auto_create, want_ops),
-                None => by_id(ctx, rt.topic_id, want_ops),
+                Some(name) => by_name(ctx, &name, auto_create),
+                None => by_id(ctx, rt.topic_id),
             })
             .collect()
-    };
-    let cluster_ops = if ctx.version >= 8 && ctx.version <= 10 && req.include_cluster_authorized_operations {
-        acl_op::cluster_all()
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
     };
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -43,10 +38,9 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
         .with_cluster_id((ctx.version >= 2).then(|| str_bytes(b.cluster_id.clone())))
         .with_controller_id(BrokerId(b.node_id()))
         .with_topics(topics)
-        .with_cluster_authorized_operations(cluster_ops)
 }
 
-fn by_name(ctx: &Ctx<'_>, name: &TopicName, auto_create: bool, want_ops: bool) -> MetadataResponseTopic {
+fn by_name(ctx: &Ctx<'_>, name: &TopicName, auto_create: bool) -> MetadataResponseTopic {
     let b = ctx.broker;
     let found = match b.topic(name) {
         Some(t) => Ok(t),
@@ -54,26 +48,22 @@ fn by_name(ctx: &Ctx<'_>, name: &TopicName, auto_create: bool, want_ops: bool) -
         None => Err(BrokerError::UnknownTopicOrPartition),
     };
     match found {
-        Ok(t) => describe_topic(ctx, &t, want_ops),
-        Err(e) => MetadataResponseTopic::default()
-            .with_name(Some(name.clone()))
-            .with_error_code(e.code())
-            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+        Ok(t) => describe_topic(ctx, &t),
+        Err(e) => MetadataResponseTopic::default().with_name(Some(name.clone())).with_error_code(e.code()),
     }
 }
 
-fn by_id(ctx: &Ctx<'_>, id: Uuid, want_ops: bool) -> MetadataResponseTopic {
+fn by_id(ctx: &Ctx<'_>, id: Uuid) -> MetadataResponseTopic {
     match ctx.broker.topic_by_id(id) {
-        Some(t) => describe_topic(ctx, &t, want_ops),
+        Some(t) => describe_topic(ctx, &t),
         None => MetadataResponseTopic::default()
             .with_name(None)
             .with_topic_id(id)
-            .with_error_code(BrokerError::UnknownTopicId.code())
-            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+            .with_error_code(BrokerError::UnknownTopicId.code()),
     }
 }
 
-fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>, want_ops: bool) -> MetadataResponseTopic {
+fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>) -> MetadataResponseTopic {
     let partitions = t
         .partitions()
         .iter()
@@ -92,25 +82,10 @@ fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>, want_ops: bool) -> MetadataResp
             }
         })
         .collect();
-    let ops = if want_ops {
-        acl_op::bits(&[
-            acl_op::READ,
-            acl_op::WRITE,
-            acl_op::CREATE,
-            acl_op::DELETE,
-            acl_op::ALTER,
-            acl_op::DESCRIBE,
-            acl_op::DESCRIBE_CONFIGS,
-            acl_op::ALTER_CONFIGS,
-        ])
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
     let mt = MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_is_internal(ctx.version >= 1 && t.is_internal())
-        .with_partitions(partitions)
-        .with_topic_authorized_operations(ops);
+        .with_partitions(partitions);
     if ctx.version >= 10 {
         mt.with_topic_id(t.id)
     } else {

@@ -3,10 +3,13 @@
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -61,32 +64,6 @@ impl Ctx<'_> {
             Some(a) => parse_host_port(a).unwrap_or_else(|_| fallback()),
             None => fallback(),
         }
-    }
-}
-
-/// Kafka's "not requested" value for authorized-operations fields.
-pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// AclOperation codes (Kafka's numbering) a principal may hold on a resource.
-pub mod acl_op {
-    pub const READ: i32 = 3;
-    pub const WRITE: i32 = 4;
-    pub const CREATE: i32 = 5;
-    pub const DELETE: i32 = 6;
-    pub const ALTER: i32 = 7;
-    pub const DESCRIBE: i32 = 8;
-    pub const CLUSTER_ACTION: i32 = 9;
-    pub const DESCRIBE_CONFIGS: i32 = 10;
-    pub const ALTER_CONFIGS: i32 = 11;
-    pub const IDEMPOTENT_WRITE: i32 = 12;
-
-    pub fn bits(ops: &[i32]) -> i32 {
-        ops.iter().fold(0, |acc, op| acc | (1 << op))
-    }
-
-    /// Everything a principal may do on the cluster resource (no ACLs yet).
-    pub fn cluster_all() -> i32 {
-        bits(&[CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE])
     }
 }
 

@@ -1,0 +1,106 @@
+//! Rules for configs: DescribeConfigs needs DESCRIBE_CONFIGS, AlterConfigs and
+//! IncrementalAlterConfigs need ALTER_CONFIGS, on the topic for topic configs, on
+//! the cluster for broker-wide ones, on the group for group configs. Resource types
+//! Kafka does not know go on unchecked, for the backend to refuse.
+
+use super::{split_denied, Check, Decision, Denied};
+use crate::security::acl::{Operation, ResourceType, CLUSTER_NAME};
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    ResponseKind,
+};
+use kafka_protocol::protocol::StrBytes;
+
+/// Kafka's ConfigResource types.
+const CONFIG_TOPIC: i8 = 2;
+const CONFIG_BROKER: i8 = 4;
+const CONFIG_BROKER_LOGGER: i8 = 8;
+const CONFIG_CLIENT_METRICS: i8 = 16;
+const CONFIG_GROUP: i8 = 32;
+
+/// The ACL resource guarding a config resource, or `None` for a type Kafka rejects.
+fn guarded_by(config_type: i8, name: &str) -> Option<(ResourceType, &str)> {
+    match config_type {
+        CONFIG_TOPIC => Some((ResourceType::Topic, name)),
+        CONFIG_BROKER | CONFIG_BROKER_LOGGER | CONFIG_CLIENT_METRICS => Some((ResourceType::Cluster, CLUSTER_NAME)),
+        CONFIG_GROUP => Some((ResourceType::Group, name)),
+        _ => None,
+    }
+}
+
+/// Whether `op` on this config resource is refused, and with what.
+fn refused(c: &Check, op: Operation, config_type: i8, name: &StrBytes) -> Option<Denied> {
+    let (resource_type, resource) = guarded_by(config_type, name)?;
+    (!c.allowed(op, resource_type, resource)).then_some(Denied::of(resource_type))
+}
+
+pub(super) fn describe_configs(c: &Check, mut r: DescribeConfigsRequest) -> Decision<DescribeConfigsRequest> {
+    let (kept, denied) = split_denied(std::mem::take(&mut r.resources), |res| {
+        let why = refused(c, Operation::DescribeConfigs, res.resource_type, &res.resource_name)?;
+        Some(
+            DescribeConfigsResult::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone())
+                .with_error_code(why.code())
+                .with_error_message(Some(why.message())),
+        )
+    });
+    r.resources = kept;
+    if denied.is_empty() {
+        return Decision::Forward(r, None);
+    }
+    if r.resources.is_empty() {
+        return Decision::Answer(ResponseKind::DescribeConfigs(
+            DescribeConfigsResponse::default().with_results(denied),
+        ));
+    }
+    Decision::Forward(r, merge!(DescribeConfigs, |resp| resp.results.extend(denied)))
+}
+
+pub(super) fn alter_configs(c: &Check, mut r: AlterConfigsRequest) -> Decision<AlterConfigsRequest> {
+    let (kept, denied) = split_denied(std::mem::take(&mut r.resources), |res| {
+        let why = refused(c, Operation::AlterConfigs, res.resource_type, &res.resource_name)?;
+        Some(
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone())
+                .with_error_code(why.code())
+                .with_error_message(Some(why.message())),
+        )
+    });
+    r.resources = kept;
+    if denied.is_empty() {
+        return Decision::Forward(r, None);
+    }
+    if r.resources.is_empty() {
+        return Decision::Answer(ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(denied)));
+    }
+    Decision::Forward(r, merge!(AlterConfigs, |resp| resp.responses.extend(denied)))
+}
+
+pub(super) fn incremental_alter_configs(
+    c: &Check,
+    mut r: IncrementalAlterConfigsRequest,
+) -> Decision<IncrementalAlterConfigsRequest> {
+    let (kept, denied) = split_denied(std::mem::take(&mut r.resources), |res| {
+        let why = refused(c, Operation::AlterConfigs, res.resource_type, &res.resource_name)?;
+        Some(
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone())
+                .with_error_code(why.code())
+                .with_error_message(Some(why.message())),
+        )
+    });
+    r.resources = kept;
+    if denied.is_empty() {
+        return Decision::Forward(r, None);
+    }
+    if r.resources.is_empty() {
+        let resp = IncrementalAlterConfigsResponse::default().with_responses(denied);
+        return Decision::Answer(ResponseKind::IncrementalAlterConfigs(resp));
+    }
+    Decision::Forward(r, merge!(IncrementalAlterConfigs, |resp| resp.responses.extend(denied)))
+}
