@@ -240,7 +240,7 @@ fn unique_topic(case_name: &str, protocol: Protocol) -> String {
 }
 
 fn context(opts: &Options, target: &Target) -> report::Context {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").map(|a| redacted(&a)).collect();
     let command = format!(
         "cargo bench -p gregor-bench --bench throughput{}",
         if args.is_empty() { String::new() } else { format!(" -- {}", args.join(" ")) }
@@ -255,7 +255,9 @@ fn context(opts: &Options, target: &Target) -> report::Context {
         ("consumer", &opts.overrides.consumer),
     ]
     .iter()
-    .flat_map(|(role, pairs)| pairs.iter().map(move |(k, v)| format!("; {role} override {k}={v}")))
+    .flat_map(|(role, pairs)| {
+        pairs.iter().map(move |(k, v)| format!("; {role} override {}", redacted(&format!("{k}={v}"))))
+    })
     .collect::<String>();
     report::Context {
         command,
@@ -276,6 +278,17 @@ fn context(opts: &Options, target: &Target) -> report::Context {
                 None => format!("{} MiB of values", opts.mib_per_case),
             }
         ),
+    }
+}
+
+/// `sasl.password=***`: reports get pasted into files, secrets given with `--client-set`
+/// (or the other `-set` flags) must not go with them.
+fn redacted(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((key, _)) if ["password", "secret"].iter().any(|s| key.to_ascii_lowercase().contains(s)) => {
+            format!("{key}=***")
+        }
+        _ => arg.to_string(),
     }
 }
 
