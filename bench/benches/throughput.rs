@@ -1,6 +1,7 @@
 //! `cargo bench -p gregor-bench --bench throughput`: drives a gregor broker with
 //! librdkafka (the `rdkafka` crate) over a matrix of record sizes, partition counts and
-//! acks settings, and prints produce/consume throughput and produce latency as a table.
+//! acks settings (and, with `--security`, over plaintext, TLS and SASL_SSL listeners in
+//! the same run), and prints produce/consume throughput and produce latency as a table.
 //!
 //! It builds nothing: it starts `target/release/gregor` (or `GREGOR_BIN`) itself, or
 //! measures a running broker given with `--bootstrap`. See `bench/README.md`.
@@ -23,10 +24,13 @@ mod latency;
 mod produce;
 #[path = "throughput/report.rs"]
 mod report;
+#[path = "throughput/security.rs"]
+mod security;
 
 use args::Options;
 use broker::Broker;
 use report::Row;
+use security::{Endpoint, Protocol};
 use std::process::ExitCode;
 
 /// `acks=1` (leader wrote it) or `acks=all` (every in-sync replica did; `-1` on the wire).
@@ -107,7 +111,8 @@ pub fn payload(len: usize) -> Vec<u8> {
 /// The broker under test: one we started (and will kill), or one given by address.
 struct Target {
     broker: Option<Broker>,
-    bootstrap: String,
+    /// One per protocol compared, in the order `--security` gave them.
+    endpoints: Vec<Endpoint>,
     description: String,
 }
 
@@ -115,20 +120,21 @@ impl Target {
     fn new(opts: &Options) -> Result<Target, String> {
         if let Some(bootstrap) = &opts.bootstrap {
             let description = format!("already running at {bootstrap} (CPU of the broker not measured)");
-            return Ok(Target { broker: None, bootstrap: bootstrap.clone(), description });
+            let endpoints = vec![Endpoint::new(opts.security[0], bootstrap.clone(), None)];
+            return Ok(Target { broker: None, endpoints, description });
         }
         let bin = broker::locate_binary()?;
         if let Some(warning) = broker::staleness_warning(&bin) {
             eprintln!("warning: {warning}");
         }
-        let broker = Broker::start(&bin)?;
+        let broker = Broker::start(&bin, &opts.security)?;
         let description = format!(
             "{} (`{}`, built {}), started by the benchmark, log level warn",
             broker::version(&bin),
             broker::display_path(&bin),
             std::fs::metadata(&bin).and_then(|m| m.modified()).map(report::utc).unwrap_or_default()
         );
-        Ok(Target { bootstrap: broker.bootstrap.clone(), broker: Some(broker), description })
+        Ok(Target { endpoints: broker.endpoints.clone(), broker: Some(broker), description })
     }
 
     fn pid(&self) -> Option<u32> {
@@ -156,24 +162,28 @@ fn run() -> Result<bool, String> {
         return Err(format!("--only {:?} matches none of the cases", opts.only));
     }
     let target = Target::new(&opts)?;
-    let rows: Vec<Row> = cases.iter().map(|case| run_case(&target, &opts, case)).collect();
+    // each case over every protocol back to back, so the rows compared ran close in time
+    let mut rows = Vec::new();
+    for case in &cases {
+        rows.extend(target.endpoints.iter().map(|endpoint| run_case(&target, endpoint, &opts, case)));
+    }
     report::print(&context(&opts, &target), &rows);
     print_broker_log(&target);
     Ok(rows.iter().all(Row::valid))
 }
 
 /// Produce, consume back, then the latency run on a topic of its own; then delete both.
-fn run_case(target: &Target, opts: &Options, case: &Case) -> Row {
+/// Every client of the case goes through `endpoint`.
+fn run_case(target: &Target, endpoint: &Endpoint, opts: &Options, case: &Case) -> Row {
     let records = opts.records_for(case.record_bytes);
-    let name = case.name();
-    eprintln!("== {name}: {records} records of {} B", case.record_bytes);
-    let mut row = Row::new(name, records, case.record_bytes);
-    let topic = unique_topic(&row.name);
+    let mut row = Row::new(case.name(), endpoint.protocol, records, case.record_bytes);
+    eprintln!("== {}: {records} records of {} B", row.title(), case.record_bytes);
+    let topic = unique_topic(&row.name, endpoint.protocol);
     let latency_topic = format!("{topic}-latency");
-    throughput_phases(target, case, &topic, &mut row);
+    throughput_phases(target, endpoint, case, &topic, &mut row);
     if let Some(duration) = opts.latency {
-        match client::create_topic(&target.bootstrap, &latency_topic, case.partitions)
-            .and_then(|()| latency::run(&target.bootstrap, &latency_topic, case, (opts.rate, duration), target.pid()))
+        match client::create_topic(endpoint, &latency_topic, case.partitions)
+            .and_then(|()| latency::run(endpoint, &latency_topic, case, (opts.rate, duration), target.pid()))
         {
             Ok(outcome) => row.latency = Some(outcome),
             Err(e) => row.problems.push(format!("latency: {e}")),
@@ -182,7 +192,7 @@ fn run_case(target: &Target, opts: &Options, case: &Case) -> Row {
     let mut topics = vec![topic.as_str()];
     topics.extend(opts.latency.map(|_| latency_topic.as_str()));
     // a failed delete costs disk space, not validity
-    if let Err(e) = client::delete_topics(&target.bootstrap, &topics) {
+    if let Err(e) = client::delete_topics(endpoint, &topics) {
         row.notes.push(e);
     }
     row.collect_problems();
@@ -191,9 +201,9 @@ fn run_case(target: &Target, opts: &Options, case: &Case) -> Row {
 }
 
 /// Produce `row.records` to a fresh topic, then read them all back.
-fn throughput_phases(target: &Target, case: &Case, topic: &str, row: &mut Row) {
-    let produced = client::create_topic(&target.bootstrap, topic, case.partitions)
-        .and_then(|()| produce::run(&target.bootstrap, topic, case, row.records, target.pid()));
+fn throughput_phases(target: &Target, endpoint: &Endpoint, case: &Case, topic: &str, row: &mut Row) {
+    let produced = client::create_topic(endpoint, topic, case.partitions)
+        .and_then(|()| produce::run(endpoint, topic, case, row.records, target.pid()));
     match produced {
         // with records missing, what a consumer should find is unknown: the row is
         // invalid already, so do not spend a stall timeout proving it
@@ -204,7 +214,7 @@ fn throughput_phases(target: &Target, case: &Case, topic: &str, row: &mut Row) {
         Ok(outcome) => row.produce = Some(outcome),
         Err(e) => return row.problems.push(format!("produce: {e}")),
     }
-    match consume::run(&target.bootstrap, topic, &case.per_partition(row.records), target.pid()) {
+    match consume::run(endpoint, topic, &case.per_partition(row.records), target.pid()) {
         Ok(outcome) => row.consume = Some(outcome),
         Err(e) => row.problems.push(format!("consume: {e}")),
     }
@@ -223,13 +233,14 @@ fn progress(row: &Row) {
 }
 
 /// Fresh names per run, so `--bootstrap` against a long-lived broker never reuses data.
-fn unique_topic(case_name: &str) -> String {
+fn unique_topic(case_name: &str, protocol: Protocol) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("bench-{}-{}-{nanos}", case_name.to_ascii_lowercase(), std::process::id())
+    let (case, protocol) = (case_name.to_ascii_lowercase(), protocol.label().replace('_', "-"));
+    format!("bench-{case}-{protocol}-{}-{nanos}", std::process::id())
 }
 
 fn context(opts: &Options, target: &Target) -> report::Context {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").map(|a| redacted(&a)).collect();
     let command = format!(
         "cargo bench -p gregor-bench --bench throughput{}",
         if args.is_empty() { String::new() } else { format!(" -- {}", args.join(" ")) }
@@ -238,10 +249,16 @@ fn context(opts: &Options, target: &Target) -> report::Context {
         Some(d) => format!("latency runs at {} records/s for {:.1} s with linger.ms=0", opts.rate, d.as_secs_f64()),
         None => "latency runs skipped".to_string(),
     };
-    let overrides = [("producer", &opts.overrides.producer), ("consumer", &opts.overrides.consumer)]
-        .iter()
-        .flat_map(|(role, pairs)| pairs.iter().map(move |(k, v)| format!("; {role} override {k}={v}")))
-        .collect::<String>();
+    let overrides = [
+        ("client", &opts.overrides.client),
+        ("producer", &opts.overrides.producer),
+        ("consumer", &opts.overrides.consumer),
+    ]
+    .iter()
+    .flat_map(|(role, pairs)| {
+        pairs.iter().map(move |(k, v)| format!("; {role} override {}", redacted(&format!("{k}={v}"))))
+    })
+    .collect::<String>();
     report::Context {
         command,
         broker: target.description.clone(),
@@ -251,6 +268,7 @@ fn context(opts: &Options, target: &Target) -> report::Context {
             client::librdkafka_version()
         ),
         machine: machine_note(),
+        security: security_note(opts),
         workload: format!(
             "{} per case, values random and uncompressed, no keys, round-robin over partitions; \
              produce with linger.ms=5, batch.size=1000000, compression none; consume with fetch.max.bytes=100 MiB, \
@@ -261,6 +279,37 @@ fn context(opts: &Options, target: &Target) -> report::Context {
             }
         ),
     }
+}
+
+/// `sasl.password=***`: reports get pasted into files, secrets given with `--client-set`
+/// (or the other `-set` flags) must not go with them.
+fn redacted(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((key, _)) if ["password", "secret"].iter().any(|s| key.to_ascii_lowercase().contains(s)) => {
+            format!("{key}=***")
+        }
+        _ => arg.to_string(),
+    }
+}
+
+/// Which protocols ran and what each one means for the clients.
+fn security_note(opts: &Options) -> String {
+    let started = opts.bootstrap.is_none();
+    let describe = |p: Protocol| match (p, started) {
+        (Protocol::Plaintext, _) => "plaintext".to_string(),
+        (p, false) => format!("{} (CA and credentials from --client-set)", p.label()),
+        (Protocol::Ssl, true) => {
+            "ssl (TLS, server certificate from a throwaway CA, RSA 2048; no client certificate)".into()
+        }
+        (Protocol::SaslSsl, true) => format!(
+            "sasl_ssl (TLS as for ssl, then {} as user `{}`, once per connection)",
+            security::SASL_MECHANISM,
+            security::SASL_USER
+        ),
+    };
+    let list: Vec<String> = opts.security.iter().map(|&p| describe(p)).collect();
+    let each = if list.len() > 1 { "; every case once per protocol, each on a listener of its own" } else { "" };
+    format!("{}{each}", list.join(", "))
 }
 
 /// The rdkafka version Cargo resolved, read from the workspace lock file.

@@ -1,6 +1,7 @@
 //! Command-line options of the throughput benchmark, parsed by hand: `cargo bench` adds
 //! flags of its own (`--bench`), which are ignored.
 
+use crate::security::Protocol;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
@@ -14,7 +15,14 @@ usage: cargo bench -p gregor-bench --bench throughput -- [options]
   --no-latency       skip the latency runs
   --only PATTERN     run only cases whose name contains PATTERN (case-insensitive,
                      e.g. 1k, 100b, p8, acksall); repeat to narrow further
+  --security LIST    comma-separated protocols to compare, each case running once per
+                     protocol against a listener of its own: plaintext, ssl, sasl_ssl
+                     (SCRAM-SHA-512)                                 [default plaintext]
   --bootstrap ADDR   benchmark an already running broker instead of starting one
+                     (--security then names one protocol; its CA and credentials
+                     come from --client-set)
+  --client-set K=V   extra librdkafka setting for every client, admin included
+                     (repeatable), e.g. ssl.ca.location=ca.pem
   --producer-set K=V extra librdkafka setting for every producer (repeatable),
                      e.g. socket.nagle.disable=true
   --consumer-set K=V the same for the consumer
@@ -27,6 +35,8 @@ benchmark), GREGOR_BENCH_MIB, GREGOR_BENCH_RECORDS, GREGOR_BENCH_RATE (same as t
 #[derive(Debug, Clone)]
 pub struct Options {
     pub bootstrap: Option<String>,
+    /// Protocols compared, each once, in the order given.
+    pub security: Vec<crate::security::Protocol>,
     pub mib_per_case: u64,
     pub records: Option<u64>,
     pub rate: u64,
@@ -57,6 +67,8 @@ impl Options {
                 "--no-latency" => (opts.latency, latency_given) = (None, true),
                 "--only" => opts.only.push(value("--only")?.to_ascii_lowercase()),
                 "--bootstrap" => opts.bootstrap = Some(value("--bootstrap")?),
+                "--security" => opts.security = Protocol::parse_list(&value("--security")?)?,
+                "--client-set" => opts.overrides.client.push(pair(&value("--client-set")?)?),
                 "--producer-set" => opts.overrides.producer.push(pair(&value("--producer-set")?)?),
                 "--consumer-set" => opts.overrides.consumer.push(pair(&value("--consumer-set")?)?),
                 "--help" | "-h" => return Err(USAGE.to_string()),
@@ -72,6 +84,11 @@ impl Options {
         if opts.rate == 0 {
             return Err("--rate must be ≥ 1".into());
         }
+        if opts.bootstrap.is_some() && opts.security.len() > 1 {
+            return Err(
+                "with --bootstrap, --security names one protocol (the broker's listener at that address)".into()
+            );
+        }
         Ok(opts)
     }
 
@@ -79,6 +96,7 @@ impl Options {
         let env = |name: &str| std::env::var(name).ok();
         Ok(Options {
             bootstrap: None,
+            security: vec![Protocol::Plaintext],
             mib_per_case: env("GREGOR_BENCH_MIB").map(|v| number("GREGOR_BENCH_MIB", &v)).transpose()?.unwrap_or(1024),
             records: env("GREGOR_BENCH_RECORDS").map(|v| number("GREGOR_BENCH_RECORDS", &v)).transpose()?,
             rate: env("GREGOR_BENCH_RATE").map(|v| number("GREGOR_BENCH_RATE", &v)).transpose()?.unwrap_or(10_000),

@@ -1,6 +1,8 @@
-//! The gregor child process under test: finding the binary, writing its config into a
-//! temp dir, waiting for `/readyz`, and killing it (and removing the dir) on drop.
+//! The gregor child process under test: finding the binary, writing its config (one
+//! listener per security protocol compared) and TLS/SASL files into a temp dir, waiting
+//! for `/readyz`, and killing it (and removing the dir) on drop.
 
+use crate::security::{Endpoint, Protocol, Secrets, SASL_MECHANISM, SASL_USER};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,16 +16,22 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct Broker {
     child: Child,
     dir: PathBuf,
-    pub bootstrap: String,
+    /// One per protocol, in the order asked for.
+    pub endpoints: Vec<Endpoint>,
 }
 
 impl Broker {
-    /// Starts `bin` on free loopback ports and waits until it is ready.
-    pub fn start(bin: &Path) -> Result<Broker, String> {
+    /// Starts `bin` with a listener per protocol on free loopback ports and waits until
+    /// it is ready.
+    pub fn start(bin: &Path, protocols: &[Protocol]) -> Result<Broker, String> {
         let dir = temp_dir()?;
-        let (port, admin_port) = (free_port()?, free_port()?);
-        let config = dir.join("gregor.yaml");
-        std::fs::write(&config, config_yaml(&dir, port, admin_port)).map_err(|e| format!("writing {config:?}: {e}"))?;
+        let (config, endpoints, admin_port) = match prepare(&dir, protocols) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let stderr = std::fs::File::create(dir.join("gregor.stderr")).map_err(|e| format!("broker log file: {e}"))?;
         let mut cmd = Command::new(bin);
         cmd.arg("serve").arg("--config").arg(&config).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
@@ -33,7 +41,7 @@ impl Broker {
             cmd.env_remove(name);
         }
         let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", bin.display()))?;
-        let mut broker = Broker { child, dir, bootstrap: format!("127.0.0.1:{port}") };
+        let mut broker = Broker { child, dir, endpoints };
         broker.wait_ready(admin_port)?;
         Ok(broker)
     }
@@ -127,15 +135,58 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
     newest
 }
 
-fn config_yaml(dir: &Path, port: u16, admin_port: u16) -> String {
-    format!(
-        "node_id: 1\n\
-         data_dir: {data}\n\
-         listeners: [{{ name: PLAINTEXT, bind: 127.0.0.1:{port}, advertised: 127.0.0.1:{port}, security: plaintext }}]\n\
-         admin: {{ bind: 127.0.0.1:{admin_port} }}\n\
-         log: {{ level: warn }}\n",
-        data = dir.join("data").display()
-    )
+/// Writes the TLS/SASL files (when a protocol needs them) and the config into `dir`:
+/// (config path, the endpoints clients use, admin port).
+fn prepare(dir: &Path, protocols: &[Protocol]) -> Result<(PathBuf, Vec<Endpoint>, u16), String> {
+    // the dir will hold a private key and a password: only this user may read it
+    restrict(dir)?;
+    let secrets = protocols.iter().any(|p| p.uses_tls()).then(|| Secrets::generate(dir)).transpose()?;
+    let mut listeners = Vec::new();
+    for &protocol in protocols {
+        listeners.push((protocol, free_port()?));
+    }
+    let admin_port = free_port()?;
+    let config = dir.join("gregor.yaml");
+    let yaml = config_yaml(dir, &listeners, secrets.as_ref(), admin_port);
+    std::fs::write(&config, yaml).map_err(|e| format!("writing {config:?}: {e}"))?;
+    let endpoints = listeners
+        .iter()
+        .map(|&(protocol, port)| Endpoint::new(protocol, format!("127.0.0.1:{port}"), secrets.as_ref()))
+        .collect();
+    Ok((config, endpoints, admin_port))
+}
+
+fn config_yaml(dir: &Path, listeners: &[(Protocol, u16)], secrets: Option<&Secrets>, admin_port: u16) -> String {
+    let mut yaml = format!("node_id: 1\ndata_dir: {}\nlisteners:\n", dir.join("data").display());
+    for &(protocol, port) in listeners {
+        yaml += &format!(
+            "  - {{ name: {}, bind: 127.0.0.1:{port}, advertised: 127.0.0.1:{port}, security: {}",
+            protocol.kafka_name(),
+            protocol.label()
+        );
+        if let (true, Some(s)) = (protocol.uses_tls(), secrets) {
+            yaml += &format!(", tls: {{ cert: {}, key: {} }}", s.cert.display(), s.key.display());
+        }
+        if protocol == Protocol::SaslSsl {
+            yaml += &format!(", sasl: {{ mechanisms: [{SASL_MECHANISM}] }}");
+        }
+        yaml += " }\n";
+    }
+    if let (true, Some(s)) = (listeners.iter().any(|(p, _)| *p == Protocol::SaslSsl), secrets) {
+        yaml += &format!("users: [{{ name: {SASL_USER}, password_file: {} }}]\n", s.password_file.display());
+    }
+    yaml + &format!("admin: {{ bind: 127.0.0.1:{admin_port} }}\nlog: {{ level: warn }}\n")
+}
+
+#[cfg(unix)]
+fn restrict(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("chmod {dir:?}: {e}"))
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path) -> Result<(), String> {
+    Ok(())
 }
 
 fn temp_dir() -> Result<PathBuf, String> {

@@ -1,7 +1,8 @@
-//! What every librdkafka client of the benchmark shares: base config and command-line
-//! overrides, a context that surfaces librdkafka's own warnings, topic creation and
+//! What every librdkafka client of the benchmark shares: base config (address and
+//! security settings of its endpoint) and command-line overrides, a context that surfaces librdkafka's own warnings, topic creation and
 //! deletion, the metadata warm-up, and a tiny `block_on`.
 
+use crate::security::Endpoint;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -61,13 +62,15 @@ impl ClientContext for ClientLog {
 /// Assign-only consumers need no rebalance callbacks: the defaults do.
 impl ConsumerContext for ClientLog {}
 
-/// `--producer-set` / `--consumer-set` pairs, fixed once at start-up (a global so the
+/// `--client-set` / `--producer-set` / `--consumer-set` pairs, fixed once at start-up (a global so the
 /// many places that build clients need not thread them through).
 static OVERRIDES: OnceLock<Overrides> = OnceLock::new();
 
 /// Extra librdkafka settings from the command line, applied last.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    /// Every client, admin included (e.g. CA and credentials of a `--bootstrap` broker).
+    pub client: Vec<(String, String)>,
     pub producer: Vec<(String, String)>,
     pub consumer: Vec<(String, String)>,
 }
@@ -76,10 +79,15 @@ pub fn set_overrides(overrides: Overrides) {
     let _ = OVERRIDES.set(overrides);
 }
 
-/// Settings common to all clients.
-pub fn base_config(bootstrap: &str) -> ClientConfig {
+/// Settings common to all clients: where to connect, how to secure and authenticate
+/// the connection (the endpoint's settings), then `--client-set`.
+pub fn base_config(endpoint: &Endpoint) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", bootstrap).set("client.id", "gregor-bench");
+    config.set("bootstrap.servers", &endpoint.bootstrap).set("client.id", "gregor-bench");
+    let overrides = OVERRIDES.get_or_init(Overrides::default);
+    for (key, value) in endpoint.settings.iter().chain(&overrides.client) {
+        config.set(key, value);
+    }
     config
 }
 
@@ -93,9 +101,9 @@ pub fn with_overrides(mut config: ClientConfig, producer: bool) -> ClientConfig 
 }
 
 /// Creates `name` with `partitions` partitions and waits for the broker's answer.
-pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), String> {
+pub fn create_topic(endpoint: &Endpoint, name: &str, partitions: i32) -> Result<(), String> {
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let results = block_on(admin(bootstrap)?.create_topics(&[topic], &admin_options()))
+    let results = block_on(admin(endpoint)?.create_topics(&[topic], &admin_options()))
         .map_err(|e| format!("CreateTopics {name}: {e}"))?;
     for result in results {
         result.map_err(|(topic, code)| format!("CreateTopics {topic}: broker answered {code:?} ({code})"))?;
@@ -104,8 +112,8 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), 
 }
 
 /// Deletes topics a case is done with, so disk use and page cache stay at one case's worth.
-pub fn delete_topics(bootstrap: &str, names: &[&str]) -> Result<(), String> {
-    let results = block_on(admin(bootstrap)?.delete_topics(names, &admin_options()))
+pub fn delete_topics(endpoint: &Endpoint, names: &[&str]) -> Result<(), String> {
+    let results = block_on(admin(endpoint)?.delete_topics(names, &admin_options()))
         .map_err(|e| format!("DeleteTopics {names:?}: {e}"))?;
     for result in results {
         result.map_err(|(topic, code)| format!("DeleteTopics {topic}: broker answered {code:?} ({code})"))?;
@@ -113,16 +121,17 @@ pub fn delete_topics(bootstrap: &str, names: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn admin(bootstrap: &str) -> Result<AdminClient<ClientLog>, String> {
-    base_config(bootstrap).create_with_context(ClientLog::new("admin")).map_err(|e| format!("admin client: {e}"))
+fn admin(endpoint: &Endpoint) -> Result<AdminClient<ClientLog>, String> {
+    base_config(endpoint).create_with_context(ClientLog::new("admin")).map_err(|e| format!("admin client: {e}"))
 }
 
 fn admin_options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT)).operation_timeout(Some(ADMIN_TIMEOUT))
 }
 
-/// Waits until `client` sees `topic` with `partitions` partitions, all with a leader, so
-/// the timed part of a run does not include the first metadata round trips.
+/// Waits until `client` sees `topic` with `partitions` partitions, all with a leader,
+/// and has a connection to each leader, so the timed part of a run includes neither the
+/// first metadata round trips nor connection setup.
 pub fn warm_up<C: ClientContext>(client: &Client<C>, topic: &str, partitions: i32) -> Result<(), String> {
     let deadline = Instant::now() + ADMIN_TIMEOUT;
     loop {
@@ -134,13 +143,25 @@ pub fn warm_up<C: ClientContext>(client: &Client<C>, topic: &str, partitions: i3
             Some(t) if t.error().is_some() => format!("error {:?}", t.error()),
             Some(t) if t.partitions().len() != partitions as usize => format!("{} partitions", t.partitions().len()),
             Some(t) if t.partitions().iter().any(|p| p.leader() < 0) => "a partition without leader".to_string(),
-            Some(_) => return Ok(()),
+            Some(_) => return connect_leaders(client, topic, partitions),
         };
         if Instant::now() > deadline {
             return Err(format!("Metadata {topic}: wanted {partitions} partitions with leaders, broker says {state}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// librdkafka talks to the broker it learns from Metadata over a connection of its own
+/// (not the bootstrap one), opened when first needed: for a timed producer that is its
+/// first batch, which then waits for the TCP, TLS and SASL handshakes (tens of ms with
+/// SCRAM, measured as the whole of the latency run's p99). ListOffsets goes to each
+/// partition's leader, so asking for the watermarks opens those connections now.
+fn connect_leaders<C: ClientContext>(client: &Client<C>, topic: &str, partitions: i32) -> Result<(), String> {
+    for p in 0..partitions {
+        client.fetch_watermarks(topic, p, ADMIN_TIMEOUT).map_err(|e| format!("ListOffsets {topic}/{p}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// librdkafka's admin client completes its futures from its own thread, so parking

@@ -3,6 +3,7 @@
 
 use crate::client::{base_config, warm_up, with_overrides, ClientLog};
 use crate::cpu::{CpuMeter, CpuShare};
+use crate::security::Endpoint;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
@@ -29,8 +30,13 @@ struct PartitionTally {
 }
 
 /// Reads `expected[p]` records from every partition `p` of `topic`, from the beginning.
-pub fn run(bootstrap: &str, topic: &str, expected: &[u64], broker_pid: Option<u32>) -> Result<ConsumeOutcome, String> {
-    let consumer = consumer(bootstrap)?;
+pub fn run(
+    endpoint: &Endpoint,
+    topic: &str,
+    expected: &[u64],
+    broker_pid: Option<u32>,
+) -> Result<ConsumeOutcome, String> {
+    let consumer = consumer(endpoint)?;
     warm_up(consumer.client(), topic, expected.len() as i32)?;
     let mut assignment = TopicPartitionList::new();
     for p in 0..expected.len() as i32 {
@@ -48,8 +54,8 @@ pub fn run(bootstrap: &str, topic: &str, expected: &[u64], broker_pid: Option<u3
     Ok(ConsumeOutcome { records: tallies.iter().map(|t| t.seen).sum(), bytes, elapsed, cpu, problems })
 }
 
-fn consumer(bootstrap: &str) -> Result<BaseConsumer<ClientLog>, String> {
-    let mut config = base_config(bootstrap);
+fn consumer(endpoint: &Endpoint) -> Result<BaseConsumer<ClientLog>, String> {
+    let mut config = base_config(endpoint);
     config
         // librdkafka wants a group id; with assign() and commits off no group protocol
         // runs (no JoinGroup/OffsetCommit), at most a coordinator lookup

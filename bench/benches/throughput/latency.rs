@@ -4,6 +4,7 @@
 use crate::client::{warm_up, ClientLog};
 use crate::cpu::{CpuMeter, CpuShare};
 use crate::produce::{await_reports, send, throughput_producer, DELIVERY_TIMEOUT};
+use crate::security::Endpoint;
 use crate::Case;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -67,7 +68,7 @@ impl ProducerContext for Stopwatch {
 
 /// Sends `rate` records/s for `duration`, round-robin over the partitions.
 pub fn run(
-    bootstrap: &str,
+    endpoint: &Endpoint,
     topic: &str,
     case: &Case,
     (rate, duration): (u64, Duration),
@@ -81,7 +82,7 @@ pub fn run(
         log: ClientLog::new("latency producer"),
     };
     // delivery reports are served by the producer's own thread the moment they arrive
-    let producer: ThreadedProducer<Stopwatch> = throughput_producer(bootstrap, case.acks.config_value(), 0)
+    let producer: ThreadedProducer<Stopwatch> = throughput_producer(endpoint, case.acks.config_value(), 0)
         .create_with_context(context)
         .map_err(|e| format!("creating producer: {e}"))?;
     warm_up(producer.client(), topic, case.partitions)?;

@@ -3,6 +3,7 @@
 
 use crate::client::{base_config, ClientLog};
 use crate::cpu::CpuMeter;
+use crate::security::Endpoint;
 use crate::Case;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -62,8 +63,8 @@ impl ProducerContext for Deliveries {
 }
 
 /// The throughput producer's settings: what a bulk-loading client would use.
-pub fn throughput_producer(bootstrap: &str, acks: &str, linger_ms: u32) -> rdkafka::ClientConfig {
-    let mut config = base_config(bootstrap);
+pub fn throughput_producer(endpoint: &Endpoint, acks: &str, linger_ms: u32) -> rdkafka::ClientConfig {
+    let mut config = base_config(endpoint);
     config
         .set("acks", acks)
         .set("linger.ms", linger_ms.to_string())
@@ -80,7 +81,7 @@ pub fn throughput_producer(bootstrap: &str, acks: &str, linger_ms: u32) -> rdkaf
 /// Produces `records` values of `case.record_bytes` to `topic`, round-robin over its
 /// partitions (so every produce request carries a batch per partition).
 pub fn run(
-    bootstrap: &str,
+    endpoint: &Endpoint,
     topic: &str,
     case: &Case,
     records: u64,
@@ -97,7 +98,7 @@ pub fn run(
     // ThreadedProducer: its own thread serves delivery reports as they arrive, so this
     // one only sends (BaseProducer::poll(d) busy-spins for the last millisecond of d:
     // rdkafka rounds the remaining time down to whole ms)
-    let producer: ThreadedProducer<Deliveries> = throughput_producer(bootstrap, case.acks.config_value(), 5)
+    let producer: ThreadedProducer<Deliveries> = throughput_producer(endpoint, case.acks.config_value(), 5)
         .create_with_context(context)
         .map_err(|e| format!("creating producer: {e}"))?;
     crate::client::warm_up(producer.client(), topic, case.partitions)?;

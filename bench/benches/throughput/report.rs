@@ -1,15 +1,19 @@
-//! The results: one row per case, printed as a markdown table with the run's context
-//! (date, versions, machine) above it and every problem listed below it.
+//! The results: one row per case and security protocol, printed as a markdown table with
+//! the run's context (date, versions, machine) above it, each protocol's throughput
+//! relative to plaintext beside it, and every problem listed below it.
 
 use crate::consume::ConsumeOutcome;
 use crate::cpu::CpuShare;
 use crate::latency::LatencyOutcome;
 use crate::produce::ProduceOutcome;
+use crate::security::Protocol;
 use std::time::{Duration, SystemTime};
 
 /// Everything measured for one case; absent outcomes are phases that failed or were skipped.
 pub struct Row {
     pub name: String,
+    /// The listener (and client settings) this row ran against.
+    pub protocol: Protocol,
     pub records: u64,
     pub record_bytes: usize,
     pub produce: Option<ProduceOutcome>,
@@ -21,9 +25,10 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(name: String, records: u64, record_bytes: usize) -> Row {
+    pub fn new(name: String, protocol: Protocol, records: u64, record_bytes: usize) -> Row {
         Row {
             name,
+            protocol,
             records,
             record_bytes,
             produce: None,
@@ -32,6 +37,23 @@ impl Row {
             problems: vec![],
             notes: vec![],
         }
+    }
+
+    /// `100B-p1-acks1 over ssl`, for the lists below the table.
+    pub fn title(&self) -> String {
+        format!("{} over {}", self.name, self.protocol.label())
+    }
+
+    /// Record values delivered per second (MB = 10^6 bytes), when the phase ran.
+    fn produce_mbps(&self) -> Option<f64> {
+        let p = self.produce.as_ref()?;
+        Some(p.delivered as f64 * self.record_bytes as f64 / 1e6 / p.elapsed.as_secs_f64().max(1e-9))
+    }
+
+    /// Record values read back per second (MB = 10^6 bytes), when the phase ran.
+    fn consume_mbps(&self) -> Option<f64> {
+        let c = self.consume.as_ref()?;
+        Some(c.bytes as f64 / 1e6 / c.elapsed.as_secs_f64().max(1e-9))
     }
 
     /// A row is valid when nothing failed, nothing went missing, and nothing errored.
@@ -81,6 +103,7 @@ pub struct Context {
     pub broker: String,
     pub client: String,
     pub machine: String,
+    pub security: String,
     pub workload: String,
 }
 
@@ -90,28 +113,48 @@ pub fn print(context: &Context, rows: &[Row]) {
     println!("- broker: {}", context.broker);
     println!("- client: {}", context.client);
     println!("- machine: {}", context.machine);
+    println!("- security: {}", context.security);
     println!("- workload: {}\n", context.workload);
-    println!("| case | records | produce MB/s | produce rec/s | consume MB/s | consume rec/s | latency p50 / p99 / max ms | CPU produce broker + client (+other) | CPU consume broker + client (+other) | CPU latency run broker + client (+other) | status |");
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    let baseline = baseline(rows);
+    let versus = baseline.map(|b| format!(" MB/s vs {} produce / consume |", b.label())).unwrap_or_default();
+    println!("| case | security | records | produce MB/s | produce rec/s | consume MB/s | consume rec/s |{versus} latency p50 / p99 / max ms | CPU produce broker + client (+other) | CPU consume broker + client (+other) | CPU latency run broker + client (+other) | status |");
+    println!("|---|---|--:|--:|--:|--:|--:|{}--:|--:|--:|--:|---|", if baseline.is_some() { "--:|" } else { "" });
     for row in rows {
-        println!("{}", table_line(row));
+        let base = baseline.map(|b| rows.iter().find(|r| r.name == row.name && r.protocol == b));
+        println!("{}", table_line(row, base));
     }
     println!("\nMB = 10^6 bytes of record values (keys: none; protocol overhead not counted). CPU = cores busy on average during the phase (from /proc, all threads); other = everything else on the machine meanwhile.");
+    if let Some(b) = baseline {
+        println!("vs {0} = this row's MB/s as a share of the {0} row of the same case (same run).", b.label());
+    }
     for row in rows.iter().filter(|r| !r.valid()) {
-        println!("\n**{} is INVALID:**", row.name);
+        println!("\n**{} is INVALID:**", row.title());
         for problem in &row.problems {
             println!("- {problem}");
         }
     }
     for row in rows.iter().filter(|r| !r.notes.is_empty()) {
-        println!("\nNotes on {}:", row.name);
+        println!("\nNotes on {}:", row.title());
         for note in &row.notes {
             println!("- {note}");
         }
     }
 }
 
-fn table_line(row: &Row) -> String {
+/// What the other protocols are compared with, when the run has more than one:
+/// plaintext if it ran, else the first protocol.
+fn baseline(rows: &[Row]) -> Option<Protocol> {
+    let first = rows.first()?.protocol;
+    if rows.iter().all(|r| r.protocol == first) {
+        return None;
+    }
+    let plaintext = rows.iter().any(|r| r.protocol == Protocol::Plaintext);
+    Some(if plaintext { Protocol::Plaintext } else { first })
+}
+
+/// `base` is `None` without a comparison column, `Some(None)` when the case has no
+/// baseline row.
+fn table_line(row: &Row, base: Option<Option<&Row>>) -> String {
     let produce = row.produce.as_ref().map(|p| rates(p.delivered, row.record_bytes as f64, p.elapsed));
     let consume = row.consume.as_ref().map(|c| rates(c.records, c.bytes as f64 / c.records.max(1) as f64, c.elapsed));
     let latency = row.latency.as_ref().map(|l| format!("{:.2} / {:.2} / {:.2}", l.p50_ms, l.p99_ms, l.max_ms));
@@ -121,20 +164,38 @@ fn table_line(row: &Row) -> String {
         Some(text) => text,
         None => dash(),
     };
-    let cells = [
+    let mut cells = vec![
         row.name.clone(),
+        row.protocol.label().to_string(),
         row.records.to_string(),
         figure(produce.as_ref().map(|r| r.0.clone())),
         figure(produce.map(|r| r.1)),
         figure(consume.as_ref().map(|r| r.0.clone())),
         figure(consume.map(|r| r.1)),
+    ];
+    cells.extend(base.map(|base| versus(row, base)));
+    cells.extend([
         figure(latency),
         row.produce.as_ref().map(|p| cpu(p.cpu)).unwrap_or_else(dash),
         row.consume.as_ref().map(|c| cpu(c.cpu)).unwrap_or_else(dash),
         row.latency.as_ref().map(|l| cpu(l.cpu)).unwrap_or_else(dash),
         if row.valid() { "ok".into() } else { "**INVALID**".into() },
-    ];
+    ]);
     format!("| {} |", cells.join(" | "))
+}
+
+/// `71% / 80%`: produce and consume MB/s as a share of the baseline row's; a dash
+/// where either row is invalid or lacks the phase, `base` for the baseline itself.
+fn versus(row: &Row, base: Option<&Row>) -> String {
+    let Some(base) = base.filter(|b| b.valid() && row.valid()) else { return dash() };
+    if std::ptr::eq(row, base) {
+        return "base".into();
+    }
+    let share = |mine: Option<f64>, theirs: Option<f64>| match (mine, theirs) {
+        (Some(m), Some(t)) if t > 0.0 => format!("{:.0}%", 100.0 * m / t),
+        _ => dash(),
+    };
+    format!("{} / {}", share(row.produce_mbps(), base.produce_mbps()), share(row.consume_mbps(), base.consume_mbps()))
 }
 
 /// (MB/s, records/s) as display strings; numbers stay numbers until here.
