@@ -465,3 +465,53 @@ def test_certificate_rotation_keeps_open_connections(pki, tmp_path, gregor_bin):
         assert "TLS certificates reloaded" in g2.logs()
     finally:
         g2.cleanup()
+
+
+def test_acls_follow_sasl_and_certificate_principals(own_secure, pki, new_topic):
+    """The principal a client authenticated as is the one ACLs see: alice over SCRAM and
+    the certificate CN=alice,OU=eng,… (mapped to `alice` by a rule) may write `orders.*`
+    only; a denied topic fails with TOPIC_AUTHORIZATION_FAILED and stays empty while
+    the allowed one is written."""
+    acls = (
+        "authorizer: acl\n"
+        "super_users: [\"User:admin\"]\n"
+        "acls:\n"
+        "  - { principal: \"User:alice\", resource: { type: topic, name: \"orders.\", pattern: prefixed },"
+        " operations: [write, read, describe, create], permission: allow }\n"
+    )
+    g = own_secure(broker={"ssl.principal.mapping.rules": "RULE:^CN=([^,]+),OU=eng,.*$/$1/,DEFAULT"})
+    g.extra_yaml += acls
+    g.write_config()
+    g.restart()
+    allowed, denied = f"orders.{new_topic()}", new_topic()
+    admin = ck_admin(g.listener("SASL_SSL"), **ck_conf(pki, "SASL_SSL", "SCRAM-SHA-512", "admin", ADMIN_PASSWORD))
+    from confluent_kafka.admin import NewTopic
+    for f in admin.create_topics([NewTopic(t, 1, 1) for t in (allowed, denied)]).values():
+        f.result(timeout=20)
+    for conf, listener in ((ck_conf(pki, "SASL_SSL", "SCRAM-SHA-512"), "SASL_SSL"),
+                           (ck_conf(pki, "SSL", cert=pki.client), "SSL")):
+        results = {}
+        p = ck.Producer(dict(conf, **{"bootstrap.servers": g.listener(listener), "message.timeout.ms": 10000}))
+        for t in (allowed, denied):
+            p.produce(t, value=b"x", on_delivery=lambda e, m, t=t: results.__setitem__(t, e))
+        p.flush(20)
+        assert results[allowed] is None, results
+        assert results[denied] is not None and \
+            results[denied].code() == ck.KafkaError.TOPIC_AUTHORIZATION_FAILED, results
+    # bob's certificate maps to no ACL: denied everywhere
+    err = {}
+    p = ck.Producer(dict(ck_conf(pki, "SSL", cert=pki.other_client),
+                         **{"bootstrap.servers": g.listener("SSL"), "message.timeout.ms": 10000}))
+    p.produce(allowed, value=b"x", on_delivery=lambda e, m: err.__setitem__("e", e))
+    p.flush(20)
+    assert err["e"] is not None and err["e"].code() == ck.KafkaError.TOPIC_AUTHORIZATION_FAILED, err
+    # the admin sees exactly two records in the allowed topic and none in the denied one
+    c = ck.Consumer(dict(ck_conf(pki, "SASL_SSL", "SCRAM-SHA-512", "admin", ADMIN_PASSWORD),
+                         **{"bootstrap.servers": g.listener("SASL_SSL"), "group.id": "audit"}))
+    for t, want in ((allowed, 2), (denied, 0)):
+        low, high = c.get_watermark_offsets(ck.TopicPartition(t, 0), timeout=10)
+        assert high - low == want, (t, low, high)
+    c.close()
+    denials = [line for line in g.logs().splitlines() if "gregor::audit" in line and "authorization denied" in line]
+    assert any("principal=User:CN=bob,OU=ops,O=acme" in line and allowed in line for line in denials), denials
+    assert any("principal=User:alice" in line and denied in line for line in denials), denials

@@ -220,6 +220,11 @@ async fn tls_handshake(
 ) -> Option<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, Option<Principal>)> {
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
+        // a bare TCP connect-and-close (port probes, load balancer health checks)
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(conn = conn.id, peer = %conn.peer, "connection closed before the TLS handshake");
+            return None;
+        }
         Ok(Err(e)) => {
             tracing::warn!(conn = conn.id, peer = %conn.peer, listener = %conn.listener, error = %e,
                 "TLS handshake failed");
