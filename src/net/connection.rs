@@ -57,7 +57,15 @@ pub async fn serve<IO, S>(
         };
         match result {
             Ok(Some(bytes)) => {
-                if let Err(e) = w.write_all(&bytes).await {
+                // TLS keeps what the socket did not take in its own buffer until a flush
+                // (a no-op on plain TCP): without it a large response could sit there
+                // while the client waits for it
+                if let Err(e) = async {
+                    w.write_all(&bytes).await?;
+                    w.flush().await
+                }
+                .await
+                {
                     tracing::debug!(conn = conn_id, error = %e, "write failed");
                     break;
                 }
