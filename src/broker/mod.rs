@@ -16,7 +16,7 @@ use crate::config::{Config, TimestampType};
 use crate::time::now_ms;
 use error::BrokerError;
 use partition::Partition;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use topic_config::TopicConfig;
@@ -65,11 +65,65 @@ pub struct ProduceSettings {
     pub min_insync_replicas: i32,
 }
 
+/// Topics by name, with an index by id: Fetch and Produce v13+ (and the ACL layer)
+/// address topics by id on every request.
+#[derive(Default)]
+pub struct TopicTable {
+    by_name: BTreeMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+impl TopicTable {
+    pub fn insert(&mut self, name: String, topic: Arc<Topic>) {
+        debug_assert_eq!(name, topic.name);
+        self.by_id.insert(topic.id, topic.clone());
+        if let Some(old) = self.by_name.insert(name, topic) {
+            debug_assert!(false, "topic {} inserted twice", old.name);
+        }
+        assert_eq!(self.by_id.len(), self.by_name.len(), "topic indexes out of step");
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Arc<Topic>> {
+        let topic = self.by_name.remove(name)?;
+        self.by_id.remove(&topic.id);
+        assert_eq!(self.by_id.len(), self.by_name.len(), "topic indexes out of step");
+        Some(topic)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Topic>> {
+        self.by_name.get(name)
+    }
+
+    pub fn by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.by_id.get(&id).cloned()
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.by_name.keys()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Topic>> {
+        self.by_name.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
 pub struct Broker {
     pub config: Arc<Config>,
     pub cluster_id: String,
     data_dir: PathBuf,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    topics: RwLock<TopicTable>,
     /// Serialises metadata changes (create/delete/alter) and their persistence.
     metadata_lock: std::sync::Mutex<()>,
     /// Bumped on every append; long-polling fetches wait on it.
@@ -101,7 +155,7 @@ impl Broker {
         let broker = Broker {
             cluster_id,
             data_dir,
-            topics: RwLock::new(BTreeMap::new()),
+            topics: RwLock::new(TopicTable::default()),
             metadata_lock: std::sync::Mutex::new(()),
             appended,
             recovered_clean: clean,
@@ -141,7 +195,7 @@ impl Broker {
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().expect("lock").values().find(|t| t.id == id).cloned()
+        self.topics.read().expect("lock").by_id(id)
     }
 
     pub fn topics(&self) -> Vec<Arc<Topic>> {
