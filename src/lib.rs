@@ -13,6 +13,7 @@ pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod log;
+pub mod metrics;
 pub mod middleware;
 pub mod net;
 pub mod router;

@@ -88,7 +88,15 @@ impl Service<Request> for Router {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let (broker, security) = (self.broker.clone(), self.security.clone());
-        Box::pin(async move { dispatch(broker, security, req).await })
+        Box::pin(async move {
+            // the request's time before its handler, and in it (metrics)
+            let (api, started) = (req.api_key, std::time::Instant::now());
+            let queued = started.saturating_duration_since(req.received);
+            let metrics = security.metrics.clone();
+            let result = dispatch(broker, security, req).await;
+            metrics.observe_phases(api, queued, started.elapsed());
+            result
+        })
     }
 }
 

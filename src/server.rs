@@ -11,6 +11,7 @@ use crate::admin::{self, Health};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::config::SecurityProtocol;
+use crate::metrics::Metrics;
 use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
 use crate::net::tls::TlsSource;
@@ -69,7 +70,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let cfg = config.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
 
-    let security = Arc::new(Security::open(&config).context("loading users and ACLs")?);
+    let metrics = Arc::new(Metrics::new(config.admin.metrics));
+    let security = Arc::new(Security::open(&config, metrics.clone()).context("loading users and ACLs")?);
+    {
+        let broker = broker.clone();
+        health.set_scrape(Box::new(move || metrics.render(|g| broker.observe_metrics(g))));
+    }
 
     let mapper =
         Arc::new(PrincipalMapper::parse(&config.broker.ssl_principal_mapping_rules).context("config key `broker`")?);
@@ -107,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             shutdown: shutdown_rx.clone(),
             done: done_tx.clone(),
             frame_bytes_max: config.limits.frame_bytes_max,
+            log_connections: config.log.connections,
         };
         tokio::spawn(accept_loop(sock, ctx));
     }
@@ -155,6 +162,8 @@ struct AcceptCtx {
     /// Held by every connection task; the server waits until all are dropped.
     done: mpsc::Sender<()>,
     frame_bytes_max: u32,
+    /// `log.connections`: an info line per connection opened and closed.
+    log_connections: bool,
 }
 
 async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
@@ -184,25 +193,43 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
         let (broker, security, mapper) = (ctx.broker.clone(), ctx.security.clone(), ctx.mapper.clone());
         let tls = ctx.listener.tls.as_ref().map(|t| t.acceptor());
         let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
+        let log_connections = ctx.log_connections;
         tokio::spawn(async move {
-            tracing::debug!(conn = id, %peer, "connection opened");
-            match tls {
+            let opened = std::time::Instant::now();
+            let listener = conn.listener.clone();
+            security.metrics.connection_opened(&listener);
+            if log_connections {
+                tracing::info!(conn = id, client = %peer, %listener, "connection opened");
+            } else {
+                tracing::debug!(conn = id, client = %peer, %listener, "connection opened");
+            }
+            let metrics = security.metrics.clone();
+            let principal = match tls {
                 None => {
                     let conn = Arc::new(conn);
                     let svc = build_stack(broker, security, conn.clone());
                     connection::serve(stream, svc, max, shutdown, &conn).await;
+                    Some(conn.principal())
                 }
-                Some(acceptor) => {
-                    if let Some((stream, principal)) = tls_handshake(acceptor, stream, &conn, &mapper, &security).await
-                    {
+                Some(acceptor) => match tls_handshake(acceptor, stream, &conn, &mapper, &security).await {
+                    Some((stream, principal)) => {
                         conn.tls_principal = principal;
                         let conn = Arc::new(conn);
                         let svc = build_stack(broker, security, conn.clone());
                         connection::serve(stream, svc, max, shutdown, &conn).await;
+                        Some(conn.principal())
                     }
-                }
+                    None => None,
+                },
+            };
+            metrics.connection_closed(&listener);
+            let principal = principal.map(|p| p.to_string()).unwrap_or_else(|| "(no TLS session)".into());
+            let duration_ms = opened.elapsed().as_millis() as u64;
+            if log_connections {
+                tracing::info!(conn = id, client = %peer, %listener, %principal, duration_ms, "connection closed");
+            } else {
+                tracing::debug!(conn = id, client = %peer, %listener, %principal, duration_ms, "connection closed");
             }
-            tracing::debug!(conn = id, %peer, "connection closed");
             drop(permit);
             drop(done);
         });

@@ -5,6 +5,7 @@ pub mod error;
 pub mod group;
 pub mod handlers;
 pub mod metadata;
+mod observe;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_snapshot;

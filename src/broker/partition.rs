@@ -201,6 +201,22 @@ impl Partition {
     pub fn segment_count(&self) -> usize {
         self.lock().log.segment_count()
     }
+
+    /// Offsets, size and replica counts in one look, for the metrics scrape.
+    pub fn stats(&self) -> crate::metrics::scrape::PartitionStats {
+        let g = self.lock();
+        let offsets = offsets_of(&g);
+        crate::metrics::scrape::PartitionStats {
+            log_start_offset: offsets.log_start,
+            log_end_offset: offsets.log_end,
+            high_watermark: offsets.high_watermark,
+            size_bytes: g.log.size_bytes(),
+            segments: g.log.segment_count(),
+            replicas: g.state.replicas().len(),
+            in_sync_replicas: g.state.isr().len(),
+            has_leader: offsets.leader_id >= 0,
+        }
+    }
 }
 
 /// Newest valid snapshot at or below the log end, then the batch headers after it.

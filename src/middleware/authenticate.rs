@@ -238,6 +238,7 @@ fn complete(
     st.phase = Phase::Authenticated { expires_at_ms };
     shared.conn.set_raw_sasl_tokens(false);
     st.principal = Arc::new(principal);
+    shared.conn.set_principal(st.principal.clone());
     st.session_mechanism = Some(mechanism);
     let mut response = SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token));
     if version >= 1 && reauth_ms > 0 {

@@ -265,7 +265,7 @@ where
             audit: self.security.audit,
             topics: self.topics.clone(),
         });
-        let Request { conn, header, api_key, api_version, body, principal } = req;
+        let Request { conn, header, api_key, api_version, body, principal, received } = req;
         let decision = match plan(&check, body) {
             Some(d) => d,
             None => {
@@ -275,7 +275,7 @@ where
         };
         match decision {
             Decision::Forward(body, merge) => {
-                let fut = self.inner.call(Request { conn, header, api_key, api_version, body, principal });
+                let fut = self.inner.call(Request { conn, header, api_key, api_version, body, principal, received });
                 Box::pin(async move {
                     let resp = fut.await?;
                     match merge {

@@ -57,6 +57,7 @@ pub enum Decoded {
 /// Decodes one frame. Decoding runs under `catch_unwind`; allocation-failure
 /// aborts are handled by `crate::alloc` (see there).
 pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, StackError> {
+    let received = std::time::Instant::now();
     if frame.len() < HEADER_PREFIX_BYTES {
         return Err(StackError::Malformed(format!("frame of {} bytes has no request header", frame.len())));
     }
@@ -91,6 +92,7 @@ pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, Stack
         api_version: version,
         body,
         principal,
+        received,
     })))
 }
 
@@ -142,6 +144,7 @@ where
             api_version: 0,
             body: RequestKind::SaslAuthenticate(SaslAuthenticateRequest::default().with_auth_bytes(frame)),
             principal: Arc::new(Principal::anonymous()),
+            received: std::time::Instant::now(),
         };
         let fut = self.inner.call(req);
         Box::pin(async move {

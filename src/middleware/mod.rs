@@ -2,16 +2,17 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ authorize ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ metrics ─▶ authenticate ─▶ authorize ─▶ router ─▶ handler
 //! ```
 //!
+//! Metrics come before authentication, so refused requests are counted too.
 //! Authorization follows authentication: it checks the principal that layer sets.
-//! Later layers (metrics before authentication, quotas after authorization) slot in
-//! here, in this function.
+//! Quotas (after authorization) slot in here, in this function.
 
 pub mod authenticate;
 pub mod authorize;
 pub mod codec;
+pub mod metrics;
 pub mod trace;
 
 use crate::broker::Broker;
@@ -45,6 +46,8 @@ pub struct ConnInfo {
     /// After SaslHandshake v0 the client sends bare SASL tokens (size-prefixed, no
     /// request header) until the exchange ends (KIP-43); the codec wraps them.
     raw_sasl_tokens: AtomicBool,
+    /// The SASL principal once authenticated (for the connection's close log line).
+    sasl_principal: std::sync::Mutex<Option<Arc<Principal>>>,
 }
 
 impl ConnInfo {
@@ -57,6 +60,22 @@ impl ConnInfo {
             tls_principal: None,
             close_after_response: AtomicBool::new(false),
             raw_sasl_tokens: AtomicBool::new(false),
+            sasl_principal: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn set_principal(&self, principal: Arc<Principal>) {
+        *self.sasl_principal.lock().unwrap_or_else(|e| e.into_inner()) = Some(principal);
+    }
+
+    /// Who the connection is: its SASL principal, else its certificate's, else
+    /// `User:ANONYMOUS`.
+    pub fn principal(&self) -> Principal {
+        let sasl = self.sasl_principal.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match (sasl, &self.tls_principal) {
+            (Some(p), _) => (*p).clone(),
+            (None, Some(p)) => p.clone(),
+            (None, None) => Principal::anonymous(),
         }
     }
 
@@ -86,6 +105,8 @@ pub struct Request {
     pub body: RequestKind,
     /// Who sends it: `User:ANONYMOUS` until the authentication layer says otherwise.
     pub principal: Arc<Principal>,
+    /// When the frame arrived (the codec's start): latencies are measured from here.
+    pub received: std::time::Instant,
 }
 
 /// `None` means no response is sent (Produce with acks=0).
@@ -112,18 +133,18 @@ pub enum StackError {
     Denied(String),
 }
 
+pub type Stack =
+    codec::Codec<trace::Trace<metrics::MetricsService<authenticate::Authenticate<authorize::Authorize<Router>>>>>;
+
 /// Builds the per-connection service: frames in, encoded response frames out.
-pub fn build_stack(
-    broker: Arc<Broker>,
-    security: Arc<Security>,
-    conn: Arc<ConnInfo>,
-) -> codec::Codec<trace::Trace<authenticate::Authenticate<authorize::Authorize<Router>>>> {
+pub fn build_stack(broker: Arc<Broker>, security: Arc<Security>, conn: Arc<ConnInfo>) -> Stack {
     let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
     let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
     let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
     tower::ServiceBuilder::new()
         .layer(codec::CodecLayer::new(conn))
-        .layer(trace::TraceLayer)
+        .layer(trace::TraceLayer::new(broker.config.log.slow_request_ms))
+        .layer(metrics::MetricsLayer::new(security.metrics.clone(), topics.clone()))
         .layer(authenticate)
         .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
         .service(Router::new(broker, security))

@@ -34,6 +34,8 @@ pub struct Security {
     pub failure_delay: failure_delay::FailureDelay,
     /// KIP-368 `connections.max.reauth.ms` (0 = sessions never expire).
     pub reauth_ms: i64,
+    /// Authentication results are counted where they are audited.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub enum SecurityError {
 
 impl Security {
     /// Loads the credential and ACL stores (config plus data directory).
-    pub fn open(config: &Config) -> Result<Security, SecurityError> {
+    pub fn open(config: &Config, metrics: Arc<crate::metrics::Metrics>) -> Result<Security, SecurityError> {
         let credentials = Arc::new(CredentialStore::open(config)?);
         Ok(Security {
             audit: config.log.audit,
@@ -56,10 +58,11 @@ impl Security {
             credentials,
             failure_delay: failure_delay::FailureDelay::new(config.broker.connection_failed_authentication_delay_ms),
             reauth_ms: config.broker.connections_max_reauth_ms,
+            metrics,
         })
     }
 
-    /// The audit line for an authentication result (TLS client certificate or SASL).
+    /// Counts an authentication result and writes its audit line (TLS client certificate or SASL).
     /// `error` is safe to log: it never holds a secret.
     pub fn audit_authentication(
         &self,
@@ -68,6 +71,7 @@ impl Security {
         principal: Option<&Principal>,
         result: Result<(), &str>,
     ) {
+        self.metrics.authentication(mechanism, result.is_ok());
         if !self.audit {
             return;
         }

@@ -237,7 +237,7 @@ impl Harness {
         let config = Config::from_yaml(&yaml, std::iter::empty()).unwrap();
         let by_id = EXISTING.iter().map(|(n, i)| (id(*i), n.to_string())).collect();
         Harness {
-            security: Arc::new(Security::open(&config).unwrap()),
+            security: Arc::new(Security::open(&config, Arc::new(crate::metrics::Metrics::new(false))).unwrap()),
             topics: Arc::new(FakeTopics { by_id, auto_create: true }),
             seen: Arc::default(),
             _dir: dir,
@@ -281,6 +281,7 @@ impl Harness {
             api_version: version,
             body,
             principal: Arc::new(Principal::user("alice")),
+            received: std::time::Instant::now(),
         };
         let result = svc.oneshot(req).await;
         let seen = self.seen.lock().unwrap().clone();
