@@ -77,6 +77,9 @@ pub struct Config {
     /// `GREGOR_…` variables that were not config overrides, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
+    /// The file this was read from (`None`: the embedded default); SIGHUP re-reads it.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -415,7 +418,9 @@ impl Config {
             }
             None => DEFAULT_CONFIG_YAML.to_string(),
         };
-        Self::from_yaml(&text, env)
+        let mut config = Self::from_yaml(&text, env)?;
+        config.source = path.map(Path::to_path_buf);
+        Ok(config)
     }
 
     pub fn from_yaml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {

@@ -119,7 +119,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
     tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
-    tokio::spawn(security_reloader(security.clone(), tls_sources, shutdown_rx));
+    tokio::spawn(security_reloader(config.clone(), security.clone(), tls_sources, shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
@@ -318,9 +318,15 @@ async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
 }
 
 /// Re-reads what may change under a running server: certificate files, the
-/// credential store and the ACL file, when they change and on SIGHUP. A broken file keeps the previous
-/// state in force and is reported once, not every tick.
-async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mut shutdown: watch::Receiver<bool>) {
+/// credential store and the ACL file, when they change and on SIGHUP; on SIGHUP also
+/// the config file's users, super users, ACLs and authorizer. A broken file keeps the
+/// previous state in force and is reported once, not every tick.
+async fn security_reloader(
+    config: Arc<Config>,
+    security: Arc<Security>,
+    tls: Vec<Arc<TlsSource>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
@@ -330,10 +336,21 @@ async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mu
             _ = shutdown.changed() => return,
             _ = tick.tick() => false,
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP received: re-reading certificates, the credential store and the ACL file");
+                tracing::info!("SIGHUP received: re-reading the config file, certificates, the credential store and the ACL file");
                 true
             }
         };
+        if forced {
+            let (config, security) = (config.clone(), security.clone());
+            match tokio::task::spawn_blocking(move || reload_config(&config, &security)).await {
+                Ok(Ok(summary)) => tracing::info!("{summary}"),
+                Ok(Err(e)) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "config not reloaded; the previous users, ACLs and quotas stay in force"
+                ),
+                Err(_) => {}
+            }
+        }
         let (store, sources, shared) = (security.credentials.clone(), tls.clone(), security.clone());
         let Ok(results) = tokio::task::spawn_blocking(move || {
             let mut results: Vec<Result<bool, String>> =
@@ -368,6 +385,49 @@ async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mu
             }
         }
     }
+}
+
+/// SIGHUP: the config file's users, super users, ACLs and authorizer take effect
+/// without a restart. Everything is validated before anything is applied; other keys
+/// take effect at the next start, which the summary says when they changed.
+fn reload_config(running: &Config, security: &Security) -> anyhow::Result<String> {
+    let Some(path) = &running.source else {
+        return Ok("config: running on the embedded default, nothing to reload".into());
+    };
+    let fresh = Config::load(Some(path), std::env::vars())?;
+    // build both before applying either, so a bad file changes nothing
+    security.acls.check_config(&fresh).context("acls")?;
+    let users = security.credentials.apply_config(&fresh).context("users")?;
+    security.acls.apply_config(&fresh).context("acls")?;
+    let restart_only = restart_only_changes(running, &fresh);
+    let mut summary = format!(
+        "config reloaded from {}: {users} config users, {} config ACLs, authorizer {:?}",
+        path.display(),
+        fresh.acls.len(),
+        fresh.authorizer
+    );
+    if !restart_only.is_empty() {
+        summary += &format!("; changed keys that take effect at restart: {}", restart_only.join(", "));
+    }
+    Ok(summary)
+}
+
+/// Top-level config sections that differ and are read only at start.
+fn restart_only_changes(running: &Config, fresh: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name: &'static str, a: String, b: String| {
+        if a != b {
+            changed.push(name);
+        }
+    };
+    check("node_id", format!("{:?}", running.node_id), format!("{:?}", fresh.node_id));
+    check("data_dir", format!("{:?}", running.data_dir), format!("{:?}", fresh.data_dir));
+    check("listeners", format!("{:?}", running.listeners), format!("{:?}", fresh.listeners));
+    check("admin", format!("{:?}", running.admin), format!("{:?}", fresh.admin));
+    check("limits", format!("{:?}", running.limits), format!("{:?}", fresh.limits));
+    check("log", format!("{:?}", running.log), format!("{:?}", fresh.log));
+    check("broker", format!("{:?}", running.broker), format!("{:?}", fresh.broker));
+    changed
 }
 
 async fn wait_for_signal() {

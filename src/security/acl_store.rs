@@ -240,6 +240,11 @@ impl AclStore {
         Ok(true)
     }
 
+    /// Whether a reloaded config's ACLs and super users are valid, changing nothing.
+    pub fn check_config(&self, config: &Config) -> Result<(), AclStoreError> {
+        from_config(config).map(|_| ())
+    }
+
     /// Takes the ACLs, super users and settings of a reloaded config.
     pub fn apply_config(&self, config: &Config) -> Result<(), AclStoreError> {
         let (settings, config_acls) = from_config(config)?;

@@ -12,7 +12,7 @@ use super::scram::{
 use crate::config::{Config, UserConfig};
 use kafka_protocol::error::ResponseError;
 use std::path::Path;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Bound on a password file: a password, not a document.
 const PASSWORD_FILE_BYTES_MAX: u64 = 64 * 1024;
@@ -61,8 +61,8 @@ impl Change {
 /// Every SCRAM credential the broker accepts.
 pub struct CredentialStore {
     /// From the config file: a user here hides a store user of the same name, and the
-    /// online APIs may not change it.
-    config_users: Users,
+    /// online APIs may not change it. Replaced whole when the config is reloaded.
+    config_users: RwLock<Arc<Users>>,
     file: CredentialFile,
     /// The store file's users, as of `Stored::stamp`.
     stored: RwLock<Stored>,
@@ -85,7 +85,7 @@ impl CredentialStore {
         let file = CredentialFile::in_dir(data_dir);
         let (users, stamp) = file.read()?;
         Ok(CredentialStore {
-            config_users,
+            config_users: RwLock::new(Arc::new(config_users)),
             file,
             stored: RwLock::new(Stored { users, stamp }),
             fake_secret: random_bytes(),
@@ -101,7 +101,7 @@ impl CredentialStore {
     /// its own). A config user hides a store user of the same name entirely.
     pub fn lookup(&self, user: &str, mechanism: Mechanism) -> Option<ScramCredential> {
         let mech = ScramMechanism::from_mechanism(mechanism)?;
-        if let Some(credentials) = self.config_users.get(user) {
+        if let Some(credentials) = self.config_users().get(user) {
             return credentials.get(&mech).cloned();
         }
         self.read().users.get(user)?.get(&mech).cloned()
@@ -116,17 +116,31 @@ impl CredentialStore {
     }
 
     pub fn is_config_user(&self, user: &str) -> bool {
-        self.config_users.contains_key(user)
+        self.config_users().contains_key(user)
+    }
+
+    fn config_users(&self) -> Arc<Users> {
+        self.config_users.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Takes the users of a reloaded config (password files are read again). On error
+    /// the users held so far stay in force.
+    pub fn apply_config(&self, config: &Config) -> Result<usize, CredentialError> {
+        let users = config_users(&config.users)?;
+        let n = users.len();
+        *self.config_users.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(users);
+        Ok(n)
     }
 
     /// Every user with the mechanisms and iteration counts it has, by name.
     pub fn list(&self) -> Vec<(String, Vec<(Mechanism, u32)>)> {
         let summary = |c: &UserCredentials| c.iter().map(|(m, c)| (m.mechanism(), c.iterations)).collect();
         let stored = self.read();
+        let config_users = self.config_users();
         let mut all: Vec<(String, Vec<(Mechanism, u32)>)> =
-            self.config_users.iter().map(|(n, c)| (n.clone(), summary(c))).collect();
+            config_users.iter().map(|(n, c)| (n.clone(), summary(c))).collect();
         for (name, credentials) in &stored.users {
-            if !self.config_users.contains_key(name) {
+            if !config_users.contains_key(name) {
                 all.push((name.clone(), summary(credentials)));
             }
         }
