@@ -15,6 +15,7 @@ pub mod config;
 pub mod log;
 pub mod middleware;
 pub mod net;
+pub mod quota;
 pub mod router;
 pub mod security;
 pub mod server;

@@ -14,6 +14,7 @@ use crate::config::SecurityProtocol;
 use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
 use crate::net::tls::TlsSource;
+use crate::quota::QuotaManager;
 use crate::security::ssl_principal::{subject_dn, PrincipalMapper};
 use crate::security::{Principal, Security};
 use anyhow::Context as _;
@@ -38,6 +39,8 @@ pub struct RunningServer {
     pub broker: Arc<Broker>,
     /// Credentials and ACLs, as the handlers see them.
     pub security: Arc<Security>,
+    /// Client quotas: `apply_config` takes a reloaded config's `quotas:`.
+    pub quotas: Arc<QuotaManager>,
     /// (listener name, bound address), in config order.
     pub listeners: Vec<(String, SocketAddr)>,
     pub admin: SocketAddr,
@@ -70,6 +73,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let broker = tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
 
     let security = Arc::new(Security::open(&config).context("loading users and ACLs")?);
+    let quotas = Arc::new(QuotaManager::open(&config).context("loading client quotas")?);
 
     let mapper =
         Arc::new(PrincipalMapper::parse(&config.broker.ssl_principal_mapping_rules).context("config key `broker`")?);
@@ -100,6 +104,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let ctx = AcceptCtx {
             broker: broker.clone(),
             security: security.clone(),
+            quotas: quotas.clone(),
             mapper: mapper.clone(),
             listener,
             permits: permits.clone(),
@@ -112,11 +117,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
     tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(quota_reloader(quotas.clone(), shutdown_rx.clone()));
     tokio::spawn(security_reloader(security.clone(), tls_sources, shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
-    Ok(RunningServer { broker, security, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
+    Ok(RunningServer {
+        broker,
+        security,
+        quotas,
+        listeners,
+        admin: admin_addr,
+        health,
+        shutdown_tx,
+        done_tx,
+        done_rx,
+        drain,
+    })
 }
 
 impl RunningServer {
@@ -146,6 +163,7 @@ struct ListenerCtx {
 struct AcceptCtx {
     broker: Arc<Broker>,
     security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
     /// ssl.principal.mapping.rules, for client certificates.
     mapper: Arc<PrincipalMapper>,
     listener: ListenerCtx,
@@ -182,6 +200,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
         let mut conn = ConnInfo::new(ctx.listener.name.clone(), peer, id);
         conn.security = ctx.listener.security;
         let (broker, security, mapper) = (ctx.broker.clone(), ctx.security.clone(), ctx.mapper.clone());
+        let quotas = ctx.quotas.clone();
         let tls = ctx.listener.tls.as_ref().map(|t| t.acceptor());
         let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
         tokio::spawn(async move {
@@ -189,7 +208,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
             match tls {
                 None => {
                     let conn = Arc::new(conn);
-                    let svc = build_stack(broker, security, conn.clone());
+                    let svc = build_stack(broker, security, quotas, conn.clone());
                     connection::serve(stream, svc, max, shutdown, &conn).await;
                 }
                 Some(acceptor) => {
@@ -197,7 +216,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
                     {
                         conn.tls_principal = principal;
                         let conn = Arc::new(conn);
-                        let svc = build_stack(broker, security, conn.clone());
+                        let svc = build_stack(broker, security, quotas, conn.clone());
                         connection::serve(stream, svc, max, shutdown, &conn).await;
                     }
                 }
@@ -338,6 +357,35 @@ async fn security_reloader(security: Arc<Security>, tls: Vec<Arc<TlsSource>>, mu
                     }
                     last_errors[i] = Some(message);
                 }
+            }
+        }
+    }
+}
+
+/// Re-reads the online quota file (`gregor-quotas.json`) when it changes and on
+/// SIGHUP, as the ACL file is; a broken file keeps the previous quotas and is
+/// reported once.
+async fn quota_reloader(quotas: Arc<QuotaManager>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+            _ = hangup.recv() => {}
+        }
+        let q = quotas.clone();
+        let Ok(result) = tokio::task::spawn_blocking(move || q.reload_if_changed()).await else { continue };
+        match result {
+            Ok(_) => last_error = None,
+            Err(e) => {
+                let message = e.to_string();
+                if last_error.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(error = %message, "quota file not reloaded; the previous quotas stay in force");
+                }
+                last_error = Some(message);
             }
         }
     }

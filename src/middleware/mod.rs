@@ -2,20 +2,23 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ authorize ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ authenticate ─▶ authorize ─▶ quota ─▶ router ─▶ handler
 //! ```
 //!
 //! Authorization follows authentication: it checks the principal that layer sets.
-//! Later layers (metrics before authentication, quotas after authorization) slot in
-//! here, in this function.
+//! Quotas follow authorization: denied requests are answered before they are
+//! counted. Later layers (metrics before authentication) slot in here, in this
+//! function.
 
 pub mod authenticate;
 pub mod authorize;
 pub mod codec;
+pub mod quota;
 pub mod trace;
 
 use crate::broker::Broker;
 use crate::config::SecurityProtocol;
+use crate::quota::QuotaManager;
 use crate::router::Router;
 use crate::security::{Principal, Security};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
@@ -23,7 +26,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -45,6 +49,9 @@ pub struct ConnInfo {
     /// After SaslHandshake v0 the client sends bare SASL tokens (size-prefixed, no
     /// request header) until the exchange ends (KIP-43); the codec wraps them.
     raw_sasl_tokens: AtomicBool,
+    /// Set by the quota layer (KIP-219): after writing the response, the connection
+    /// reads nothing more from the client until then.
+    muted_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl ConnInfo {
@@ -57,6 +64,7 @@ impl ConnInfo {
             tls_principal: None,
             close_after_response: AtomicBool::new(false),
             raw_sasl_tokens: AtomicBool::new(false),
+            muted_until: Mutex::new(None),
         }
     }
 
@@ -74,6 +82,18 @@ impl ConnInfo {
 
     pub fn should_close(&self) -> bool {
         self.close_after_response.load(Ordering::Relaxed)
+    }
+
+    /// Mutes the channel for `d` from now (a quota throttle); a later deadline wins.
+    pub fn mute_for(&self, d: Duration) {
+        let until = tokio::time::Instant::now() + d;
+        let mut m = self.muted_until.lock().expect("mute lock");
+        *m = Some(m.map_or(until, |old| old.max(until)));
+    }
+
+    /// The end of a pending mute, taken (the connection waits for it once).
+    pub fn take_mute(&self) -> Option<tokio::time::Instant> {
+        self.muted_until.lock().expect("mute lock").take()
     }
 }
 
@@ -116,8 +136,9 @@ pub enum StackError {
 pub fn build_stack(
     broker: Arc<Broker>,
     security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
     conn: Arc<ConnInfo>,
-) -> codec::Codec<trace::Trace<authenticate::Authenticate<authorize::Authorize<Router>>>> {
+) -> codec::Codec<trace::Trace<authenticate::Authenticate<authorize::Authorize<quota::Quota<Router>>>>> {
     let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
     let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
     let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
@@ -126,5 +147,6 @@ pub fn build_stack(
         .layer(trace::TraceLayer)
         .layer(authenticate)
         .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
-        .service(Router::new(broker, security))
+        .layer(quota::QuotaLayer::new(quotas.clone()))
+        .service(Router::new(broker, security, quotas))
 }
