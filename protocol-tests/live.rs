@@ -54,6 +54,9 @@ const LIVE_TESTED: &[ApiKey] = &[
     // in scram_apis.rs
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
+    // in quotas.rs
+    ApiKey::DescribeClientQuotas,
+    ApiKey::AlterClientQuotas,
     // in sasl.rs
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
@@ -343,7 +346,15 @@ fn failed_acks_zero_produce_closes_the_connection() {
     assert_eq!(produce(&mut c, "acks0", 0, simple_batch(1, TS0)), 0, "nothing was appended");
 }
 
-fn fetch_req(v: i16, topic: &str, id: Uuid, partition: i32, offset: i64, epoch: i32, wait_ms: i32) -> FetchRequest {
+pub(crate) fn fetch_req(
+    v: i16,
+    topic: &str,
+    id: Uuid,
+    partition: i32,
+    offset: i64,
+    epoch: i32,
+    wait_ms: i32,
+) -> FetchRequest {
     use fetch_request::{FetchPartition, FetchTopic};
     let mut p =
         FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(1 << 20);

@@ -9,6 +9,7 @@
 //!   byte for byte;
 //! - `acl`: ACL enforcement per API family and the ACL admin APIs, against an
 //!   in-process server with `authorizer: acl`;
+//! - `quotas`: the client quota APIs and throttling (throttle_time_ms, muting);
 //! - `hostile`: frames with lying lengths, bad sizes and fuzz regressions, sent to
 //!   the real binary, which must close the connection and keep serving.
 //!
@@ -20,6 +21,7 @@ mod hostile;
 mod live;
 mod live_groups;
 mod probe_alloc;
+mod quotas;
 mod roundtrip;
 mod samples;
 mod sasl;

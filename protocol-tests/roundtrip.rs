@@ -133,6 +133,8 @@ fn default_request(api: ApiKey) -> kafka_protocol::messages::RequestKind {
         ApiKey::DeleteAcls => RequestKind::DeleteAcls(Default::default()),
         ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(Default::default()),
         ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(Default::default()),
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(Default::default()),
+        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(Default::default()),
         ApiKey::SaslHandshake => RequestKind::SaslHandshake(Default::default()),
         ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(Default::default()),
         other => panic!("no default for {other:?}"),

@@ -54,6 +54,8 @@ pub fn request(api: ApiKey, v: i16) -> RequestKind {
         ApiKey::AlterUserScramCredentials => {
             RequestKind::AlterUserScramCredentials(alter_user_scram_credentials_request())
         }
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(describe_client_quotas_request()),
+        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(alter_client_quotas_request()),
         ApiKey::SaslHandshake => {
             RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(str_bytes("SCRAM-SHA-512")))
         }
@@ -313,6 +315,8 @@ pub fn response(api: ApiKey, v: i16) -> ResponseKind {
         ApiKey::AlterUserScramCredentials => {
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials_response())
         }
+        ApiKey::DescribeClientQuotas => ResponseKind::DescribeClientQuotas(describe_client_quotas_response()),
+        ApiKey::AlterClientQuotas => ResponseKind::AlterClientQuotas(alter_client_quotas_response()),
         ApiKey::SaslHandshake => ResponseKind::SaslHandshake(
             SaslHandshakeResponse::default()
                 .with_error_code(33)
@@ -1132,4 +1136,55 @@ fn alter_user_scram_credentials_response() -> AlterUserScramCredentialsResponse 
             .with_error_code(93)
             .with_error_message(some("too few iterations")),
     ])
+}
+
+// ---- client quotas (KIP-546) ----
+
+fn describe_client_quotas_request() -> DescribeClientQuotasRequest {
+    use describe_client_quotas_request::ComponentData;
+    DescribeClientQuotasRequest::default()
+        .with_components(vec![
+            ComponentData::default().with_entity_type(str_bytes("user")).with_match_type(0).with_match(some("alice")),
+            ComponentData::default().with_entity_type(str_bytes("client-id")).with_match_type(2),
+        ])
+        .with_strict(true)
+}
+
+fn describe_client_quotas_response() -> DescribeClientQuotasResponse {
+    use describe_client_quotas_response::{EntityData, EntryData, ValueData};
+    DescribeClientQuotasResponse::default()
+        .with_throttle_time_ms(4)
+        .with_error_code(0)
+        .with_error_message(some("all fine"))
+        .with_entries(Some(vec![EntryData::default()
+            .with_entity(vec![
+                EntityData::default().with_entity_type(str_bytes("user")).with_entity_name(some("alice")),
+                EntityData::default().with_entity_type(str_bytes("client-id")).with_entity_name(None),
+            ])
+            .with_values(vec![
+                ValueData::default().with_key(str_bytes("producer_byte_rate")).with_value(1048576.0),
+                ValueData::default().with_key(str_bytes("request_percentage")).with_value(12.5),
+            ])]))
+}
+
+fn alter_client_quotas_request() -> AlterClientQuotasRequest {
+    use alter_client_quotas_request::{EntityData, EntryData, OpData};
+    AlterClientQuotasRequest::default()
+        .with_entries(vec![EntryData::default()
+            .with_entity(vec![EntityData::default().with_entity_type(str_bytes("user")).with_entity_name(None)])
+            .with_ops(vec![
+                OpData::default().with_key(str_bytes("consumer_byte_rate")).with_value(2048.0),
+                OpData::default().with_key(str_bytes("producer_byte_rate")).with_remove(true),
+            ])])
+        .with_validate_only(true)
+}
+
+fn alter_client_quotas_response() -> AlterClientQuotasResponse {
+    use alter_client_quotas_response::{EntityData, EntryData};
+    AlterClientQuotasResponse::default().with_throttle_time_ms(4).with_entries(vec![EntryData::default()
+        .with_error_code(42)
+        .with_error_message(some("Invalid configuration key x"))
+        .with_entity(vec![EntityData::default()
+            .with_entity_type(str_bytes("client-id"))
+            .with_entity_name(some("app"))])])
 }

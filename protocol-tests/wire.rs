@@ -292,6 +292,11 @@ impl InProcessServer {
     pub fn security(&self) -> std::sync::Arc<gregor::security::Security> {
         self.server.as_ref().unwrap().security.clone()
     }
+
+    /// The server's client quotas, to read the throttle counters.
+    pub fn quotas(&self) -> std::sync::Arc<gregor::quota::QuotaManager> {
+        self.server.as_ref().unwrap().quotas.clone()
+    }
 }
 
 impl Drop for InProcessServer {

@@ -31,6 +31,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "super_users",
     "acls",
     "authorizer",
+    "quotas",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,9 @@ pub struct Config {
     /// Whether ACLs are enforced (Kafka: `authorizer.class.name` set or not).
     #[serde(default)]
     pub authorizer: AuthorizerKind,
+    /// Client quotas defined by the config (beside those set with AlterClientQuotas).
+    #[serde(default)]
+    pub quotas: Vec<QuotaConfig>,
     /// `GREGOR_…` variables that were not config overrides, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -221,6 +225,23 @@ pub struct AclResourceConfig {
     pub pattern: crate::security::acl::PatternType,
 }
 
+/// One client quota entity from the config (Kafka's `kafka-configs --alter
+/// --entity-type users/clients`). `user` and `client_id` name the entity; either may
+/// be absent (not part of it) or `<default>` (Kafka's default entity); at least one
+/// is given. Rates are bytes per second; `request_percentage` is percent of one
+/// request-handling thread over the quota window (KIP-124).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    pub producer_byte_rate: Option<u64>,
+    pub consumer_byte_rate: Option<u64>,
+    pub request_percentage: Option<f64>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
@@ -356,6 +377,12 @@ pub struct BrokerConfig {
     /// further failure from the same client address.
     #[serde(rename = "connection.failed.authentication.delay.ms")]
     pub connection_failed_authentication_delay_ms: i64,
+    /// Samples kept per client quota rate.
+    #[serde(rename = "quota.window.num")]
+    pub quota_window_num: i32,
+    /// Length of one quota sample.
+    #[serde(rename = "quota.window.size.seconds")]
+    pub quota_window_size_seconds: i32,
 }
 
 impl Default for BrokerConfig {
@@ -389,6 +416,8 @@ impl Default for BrokerConfig {
             connections_max_reauth_ms: 0,
             ssl_principal_mapping_rules: "DEFAULT".into(),
             connection_failed_authentication_delay_ms: 100,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
         }
     }
 }
@@ -543,6 +572,7 @@ impl Config {
                 return Err(key_error(&format!("users[{i}].name"), "duplicate user"));
             }
         }
+        crate::quota::entries_from_config(&self.quotas).map_err(|(path, message)| key_error(&path, message))?;
         crate::security::ssl_principal::PrincipalMapper::parse(&self.broker.ssl_principal_mapping_rules)
             .map_err(|e| key_error("broker.ssl.principal.mapping.rules", e.to_string()))?;
         if self.broker.connections_max_reauth_ms < 0 {
@@ -573,6 +603,8 @@ impl BrokerConfig {
             ("offsets.retention.minutes", self.offsets_retention_minutes),
             ("offsets.retention.check.interval.ms", self.offsets_retention_check_interval_ms),
             ("producer.id.expiration.ms", self.producer_id_expiration_ms),
+            ("quota.window.num", self.quota_window_num as i64),
+            ("quota.window.size.seconds", self.quota_window_size_seconds as i64),
         ];
         for (key, v) in positive {
             if v < 1 {

@@ -16,6 +16,7 @@ pub mod log;
 pub mod metrics;
 pub mod middleware;
 pub mod net;
+pub mod quota;
 pub mod router;
 pub mod security;
 pub mod server;

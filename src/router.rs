@@ -5,6 +5,7 @@
 use crate::broker::handlers;
 use crate::broker::Broker;
 use crate::middleware::{BoxFuture, Request, Response, StackError};
+use crate::quota::QuotaManager;
 use crate::security::Security;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
@@ -44,6 +45,8 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
     // after v0 the tokens come bare, without request headers (see the codec);
     // librdkafka ≤ 2.0 requires v0 in the range, Sarama sends v0 by default
     (ApiKey::SaslHandshake, 0, 1),
@@ -69,11 +72,12 @@ pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
 pub struct Router {
     broker: Arc<Broker>,
     security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
 }
 
 impl Router {
-    pub fn new(broker: Arc<Broker>, security: Arc<Security>) -> Router {
-        Router { broker, security }
+    pub fn new(broker: Arc<Broker>, security: Arc<Security>, quotas: Arc<QuotaManager>) -> Router {
+        Router { broker, security, quotas }
     }
 }
 
@@ -87,25 +91,31 @@ impl Service<Request> for Router {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let (broker, security) = (self.broker.clone(), self.security.clone());
+        let (broker, security, quotas) = (self.broker.clone(), self.security.clone(), self.quotas.clone());
         Box::pin(async move {
             // the request's time before its handler, and in it (metrics)
             let (api, started) = (req.api_key, std::time::Instant::now());
             let queued = started.saturating_duration_since(req.received);
             let metrics = security.metrics.clone();
-            let result = dispatch(broker, security, req).await;
+            let result = dispatch(broker, security, quotas, req).await;
             metrics.observe_phases(api, queued, started.elapsed());
             result
         })
     }
 }
 
-async fn dispatch(b: Arc<Broker>, security: Arc<Security>, req: Request) -> Result<Response, StackError> {
+async fn dispatch(
+    b: Arc<Broker>,
+    security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
+    req: Request,
+) -> Result<Response, StackError> {
     let v = req.api_version;
     let client_id = req.header.client_id.as_deref().unwrap_or("");
     let ctx = handlers::Ctx {
         broker: &b,
         security: &security,
+        quotas: &quotas,
         conn: &req.conn,
         principal: &req.principal,
         version: v,
@@ -152,6 +162,12 @@ async fn dispatch(b: Arc<Broker>, security: Arc<Security>, req: Request) -> Resu
         }
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(handlers::alter_user_scram_credentials::handle(&ctx, r).await)
+        }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(handlers::describe_client_quotas::handle(&ctx, r))
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            ResponseKind::AlterClientQuotas(handlers::alter_client_quotas::handle(&ctx, r))
         }
         RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(handlers::sasl_handshake::handle(&ctx, r)),
         RequestKind::SaslAuthenticate(r) => {
@@ -201,6 +217,8 @@ mod tests {
             ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
+            ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
+            ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
             ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("{other:?} is routed but missing from this table"),

@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::middleware::{build_stack, ConnInfo};
 use crate::net::connection;
 use crate::net::tls::TlsSource;
+use crate::quota::QuotaManager;
 use crate::security::ssl_principal::{subject_dn, PrincipalMapper};
 use crate::security::{Principal, Security};
 use anyhow::Context as _;
@@ -39,6 +40,8 @@ pub struct RunningServer {
     pub broker: Arc<Broker>,
     /// Credentials and ACLs, as the handlers see them.
     pub security: Arc<Security>,
+    /// Client quotas: `apply_config` takes a reloaded config's `quotas:`.
+    pub quotas: Arc<QuotaManager>,
     /// (listener name, bound address), in config order.
     pub listeners: Vec<(String, SocketAddr)>,
     pub admin: SocketAddr,
@@ -72,9 +75,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
     let metrics = Arc::new(Metrics::new(config.admin.metrics));
     let security = Arc::new(Security::open(&config, metrics.clone()).context("loading users and ACLs")?);
+    let quotas = Arc::new(QuotaManager::open(&config).context("loading client quotas")?);
     {
-        let broker = broker.clone();
-        health.set_scrape(Box::new(move || metrics.render(|g| broker.observe_metrics(g))));
+        let (broker, quotas) = (broker.clone(), quotas.clone());
+        health.set_scrape(Box::new(move || {
+            metrics.render(|g| {
+                broker.observe_metrics(g);
+                for t in quotas.throttle_snapshot() {
+                    g.quota_throttle(
+                        t.quota_type,
+                        &t.user,
+                        &t.client_id,
+                        t.throttle_time_ms_total,
+                        t.throttled_responses_total,
+                    );
+                }
+            })
+        }));
     }
 
     let mapper =
@@ -106,6 +123,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let ctx = AcceptCtx {
             broker: broker.clone(),
             security: security.clone(),
+            quotas: quotas.clone(),
             mapper: mapper.clone(),
             listener,
             permits: permits.clone(),
@@ -119,11 +137,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
     tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
-    tokio::spawn(security_reloader(config.clone(), security.clone(), tls_sources, shutdown_rx));
+    tokio::spawn(quota_reloader(quotas.clone(), shutdown_rx.clone()));
+    tokio::spawn(security_reloader(config.clone(), security.clone(), quotas.clone(), tls_sources, shutdown_rx));
     health.set_ready(true);
     tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
-    Ok(RunningServer { broker, security, listeners, admin: admin_addr, health, shutdown_tx, done_tx, done_rx, drain })
+    Ok(RunningServer {
+        broker,
+        security,
+        quotas,
+        listeners,
+        admin: admin_addr,
+        health,
+        shutdown_tx,
+        done_tx,
+        done_rx,
+        drain,
+    })
 }
 
 impl RunningServer {
@@ -153,6 +183,7 @@ struct ListenerCtx {
 struct AcceptCtx {
     broker: Arc<Broker>,
     security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
     /// ssl.principal.mapping.rules, for client certificates.
     mapper: Arc<PrincipalMapper>,
     listener: ListenerCtx,
@@ -191,6 +222,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
         let mut conn = ConnInfo::new(ctx.listener.name.clone(), peer, id);
         conn.security = ctx.listener.security;
         let (broker, security, mapper) = (ctx.broker.clone(), ctx.security.clone(), ctx.mapper.clone());
+        let quotas = ctx.quotas.clone();
         let tls = ctx.listener.tls.as_ref().map(|t| t.acceptor());
         let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
         let log_connections = ctx.log_connections;
@@ -207,7 +239,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
             let principal = match tls {
                 None => {
                     let conn = Arc::new(conn);
-                    let svc = build_stack(broker, security, conn.clone());
+                    let svc = build_stack(broker, security, quotas, conn.clone());
                     connection::serve(stream, svc, max, shutdown, &conn).await;
                     Some(conn.principal())
                 }
@@ -215,7 +247,7 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
                     Some((stream, principal)) => {
                         conn.tls_principal = principal;
                         let conn = Arc::new(conn);
-                        let svc = build_stack(broker, security, conn.clone());
+                        let svc = build_stack(broker, security, quotas, conn.clone());
                         connection::serve(stream, svc, max, shutdown, &conn).await;
                         Some(conn.principal())
                     }
@@ -324,6 +356,7 @@ async fn group_ticker(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
 async fn security_reloader(
     config: Arc<Config>,
     security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
     tls: Vec<Arc<TlsSource>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -341,8 +374,8 @@ async fn security_reloader(
             }
         };
         if forced {
-            let (config, security) = (config.clone(), security.clone());
-            match tokio::task::spawn_blocking(move || reload_config(&config, &security)).await {
+            let (config, security, quotas) = (config.clone(), security.clone(), quotas.clone());
+            match tokio::task::spawn_blocking(move || reload_config(&config, &security, &quotas)).await {
                 Ok(Ok(summary)) => tracing::info!("{summary}"),
                 Ok(Err(e)) => tracing::warn!(
                     error = format!("{e:#}"),
@@ -387,24 +420,26 @@ async fn security_reloader(
     }
 }
 
-/// SIGHUP: the config file's users, super users, ACLs and authorizer take effect
-/// without a restart. Everything is validated before anything is applied; other keys
-/// take effect at the next start, which the summary says when they changed.
-fn reload_config(running: &Config, security: &Security) -> anyhow::Result<String> {
+/// SIGHUP: the config file's users, super users, ACLs, authorizer and quotas take
+/// effect without a restart. Everything is validated before anything is applied (the
+/// config load checks quotas; users, whose password files are read, go first); other
+/// keys take effect at the next start, which the summary says when they changed.
+fn reload_config(running: &Config, security: &Security, quotas: &QuotaManager) -> anyhow::Result<String> {
     let Some(path) = &running.source else {
         return Ok("config: running on the embedded default, nothing to reload".into());
     };
     let fresh = Config::load(Some(path), std::env::vars())?;
-    // build both before applying either, so a bad file changes nothing
     security.acls.check_config(&fresh).context("acls")?;
     let users = security.credentials.apply_config(&fresh).context("users")?;
     security.acls.apply_config(&fresh).context("acls")?;
+    quotas.apply_config(&fresh.quotas).context("quotas")?;
     let restart_only = restart_only_changes(running, &fresh);
     let mut summary = format!(
-        "config reloaded from {}: {users} config users, {} config ACLs, authorizer {:?}",
+        "config reloaded from {}: {users} config users, {} config ACLs, authorizer {:?}, {} config quotas",
         path.display(),
         fresh.acls.len(),
-        fresh.authorizer
+        fresh.authorizer,
+        fresh.quotas.len()
     );
     if !restart_only.is_empty() {
         summary += &format!("; changed keys that take effect at restart: {}", restart_only.join(", "));
@@ -428,6 +463,35 @@ fn restart_only_changes(running: &Config, fresh: &Config) -> Vec<&'static str> {
     check("log", format!("{:?}", running.log), format!("{:?}", fresh.log));
     check("broker", format!("{:?}", running.broker), format!("{:?}", fresh.broker));
     changed
+}
+
+/// Re-reads the online quota file (`gregor-quotas.json`) when it changes and on
+/// SIGHUP, as the ACL file is; a broken file keeps the previous quotas and is
+/// reported once.
+async fn quota_reloader(quotas: Arc<QuotaManager>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let mut tick = tokio::time::interval(SECURITY_RELOAD_TICK);
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+            _ = hangup.recv() => {}
+        }
+        let q = quotas.clone();
+        let Ok(result) = tokio::task::spawn_blocking(move || q.reload_if_changed()).await else { continue };
+        match result {
+            Ok(_) => last_error = None,
+            Err(e) => {
+                let message = e.to_string();
+                if last_error.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(error = %message, "quota file not reloaded; the previous quotas stay in force");
+                }
+                last_error = Some(message);
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

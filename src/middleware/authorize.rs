@@ -7,7 +7,7 @@
 //!
 //! The rules, by API family, live in the submodules: `data` (Produce, Fetch,
 //! ListOffsets, OffsetForLeaderEpoch), `topics` (Metadata, DescribeCluster, topic
-//! admin), `configs`, `groups` (coordinator, membership, offsets) and `admin`
+//! admin), `configs` (with client quotas), `groups` (coordinator, membership, offsets) and `admin`
 //! (InitProducerId, ACLs, SCRAM credentials). A request kind without a rule is
 //! refused (the connection closes), and a test walks the router's table so that a
 //! newly routed API without a rule fails the build's tests.
@@ -308,6 +308,8 @@ fn plan(c: &Arc<Check>, body: RequestKind) -> Option<Decision<RequestKind>> {
         K::DescribeConfigs(r) => configs::describe_configs(c, r).map(K::DescribeConfigs),
         K::AlterConfigs(r) => configs::alter_configs(c, r).map(K::AlterConfigs),
         K::IncrementalAlterConfigs(r) => configs::incremental_alter_configs(c, r).map(K::IncrementalAlterConfigs),
+        K::DescribeClientQuotas(r) => configs::describe_client_quotas(c, r).map(K::DescribeClientQuotas),
+        K::AlterClientQuotas(r) => configs::alter_client_quotas(c, r).map(K::AlterClientQuotas),
         K::FindCoordinator(r) => groups::find_coordinator(c, r).map(K::FindCoordinator),
         K::JoinGroup(r) => groups::join_group(c, r).map(K::JoinGroup),
         K::SyncGroup(r) => groups::sync_group(c, r).map(K::SyncGroup),

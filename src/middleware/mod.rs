@@ -2,21 +2,24 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ metrics ─▶ authenticate ─▶ authorize ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ metrics ─▶ authenticate ─▶ authorize ─▶ quota ─▶ router ─▶ handler
 //! ```
 //!
 //! Metrics come before authentication, so refused requests are counted too.
 //! Authorization follows authentication: it checks the principal that layer sets.
-//! Quotas (after authorization) slot in here, in this function.
+//! Quotas follow authorization: denied requests are answered before they are
+//! counted.
 
 pub mod authenticate;
 pub mod authorize;
 pub mod codec;
 pub mod metrics;
+pub mod quota;
 pub mod trace;
 
 use crate::broker::Broker;
 use crate::config::SecurityProtocol;
+use crate::quota::QuotaManager;
 use crate::router::Router;
 use crate::security::{Principal, Security};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
@@ -24,7 +27,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -48,6 +52,9 @@ pub struct ConnInfo {
     raw_sasl_tokens: AtomicBool,
     /// The SASL principal once authenticated (for the connection's close log line).
     sasl_principal: std::sync::Mutex<Option<Arc<Principal>>>,
+    /// Set by the quota layer (KIP-219): after writing the response, the connection
+    /// reads nothing more from the client until then.
+    muted_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl ConnInfo {
@@ -61,6 +68,7 @@ impl ConnInfo {
             close_after_response: AtomicBool::new(false),
             raw_sasl_tokens: AtomicBool::new(false),
             sasl_principal: std::sync::Mutex::new(None),
+            muted_until: Mutex::new(None),
         }
     }
 
@@ -93,6 +101,18 @@ impl ConnInfo {
 
     pub fn should_close(&self) -> bool {
         self.close_after_response.load(Ordering::Relaxed)
+    }
+
+    /// Mutes the channel for `d` from now (a quota throttle); a later deadline wins.
+    pub fn mute_for(&self, d: Duration) {
+        let until = tokio::time::Instant::now() + d;
+        let mut m = self.muted_until.lock().expect("mute lock");
+        *m = Some(m.map_or(until, |old| old.max(until)));
+    }
+
+    /// The end of a pending mute, taken (the connection waits for it once).
+    pub fn take_mute(&self) -> Option<tokio::time::Instant> {
+        self.muted_until.lock().expect("mute lock").take()
     }
 }
 
@@ -133,11 +153,17 @@ pub enum StackError {
     Denied(String),
 }
 
-pub type Stack =
-    codec::Codec<trace::Trace<metrics::MetricsService<authenticate::Authenticate<authorize::Authorize<Router>>>>>;
+pub type Stack = codec::Codec<
+    trace::Trace<metrics::MetricsService<authenticate::Authenticate<authorize::Authorize<quota::Quota<Router>>>>>,
+>;
 
 /// Builds the per-connection service: frames in, encoded response frames out.
-pub fn build_stack(broker: Arc<Broker>, security: Arc<Security>, conn: Arc<ConnInfo>) -> Stack {
+pub fn build_stack(
+    broker: Arc<Broker>,
+    security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
+    conn: Arc<ConnInfo>,
+) -> Stack {
     let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
     let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
     let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
@@ -147,5 +173,6 @@ pub fn build_stack(broker: Arc<Broker>, security: Arc<Security>, conn: Arc<ConnI
         .layer(metrics::MetricsLayer::new(security.metrics.clone(), topics.clone()))
         .layer(authenticate)
         .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
-        .service(Router::new(broker, security))
+        .layer(quota::QuotaLayer::new(quotas.clone()))
+        .service(Router::new(broker, security, quotas))
 }

@@ -1,6 +1,7 @@
 //! One client connection: read a frame, run it through the stack, write the
 //! response, in request order (Kafka's contract). Pipelined requests wait in the
-//! socket buffer and the read buffer.
+//! socket buffer and the read buffer, as they do while a quota throttle mutes the
+//! connection.
 
 use super::frame::{read_frame, FrameError};
 use crate::middleware::ConnInfo;
@@ -77,6 +78,14 @@ pub async fn serve<IO, S>(
             Err(e) => {
                 tracing::warn!(conn = conn_id, error = %e, "closing connection");
                 break;
+            }
+        }
+        // a quota throttle (KIP-219): the response went out; the next request waits
+        if let Some(until) = conn.take_mute() {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                _ = tokio::time::sleep_until(until) => {}
             }
         }
     }

@@ -324,7 +324,7 @@ fn read_file(path: &Path) -> Result<(BTreeSet<AclBinding>, Option<FileStamp>), A
 
 /// Temp file, fsync, rename, fsync of the directory: a crash leaves the old file or
 /// the new one, never a torn one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;

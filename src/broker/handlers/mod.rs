@@ -1,5 +1,6 @@
 //! One file per Kafka API: typed request in, core calls, typed response out.
 
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -10,6 +11,7 @@ pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -36,6 +38,7 @@ use crate::broker::error::BrokerError;
 use crate::broker::Broker;
 use crate::config::parse_host_port;
 use crate::middleware::ConnInfo;
+use crate::quota::QuotaManager;
 use crate::security::{Principal, Security};
 use kafka_protocol::protocol::StrBytes;
 
@@ -44,6 +47,8 @@ pub struct Ctx<'a> {
     pub broker: &'a Broker,
     /// Credentials and ACLs (the SCRAM and ACL admin APIs manage them).
     pub security: &'a Security,
+    /// Client quotas (the quota admin APIs manage them).
+    pub quotas: &'a QuotaManager,
     pub conn: &'a ConnInfo,
     /// The authenticated sender.
     pub principal: &'a Principal,

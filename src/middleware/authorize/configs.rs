@@ -1,15 +1,18 @@
 //! Rules for configs: DescribeConfigs needs DESCRIBE_CONFIGS, AlterConfigs and
 //! IncrementalAlterConfigs need ALTER_CONFIGS, on the topic for topic configs, on
 //! the cluster for broker-wide ones, on the group for group configs. Resource types
-//! Kafka does not know go on unchecked, for the backend to refuse.
+//! Kafka does not know go on unchecked, for the backend to refuse. Client quotas are
+//! cluster configs: DescribeClientQuotas needs DESCRIBE_CONFIGS and
+//! AlterClientQuotas ALTER_CONFIGS on the cluster.
 
 use super::{split_denied, Check, Decision, Denied};
 use crate::security::acl::{Operation, ResourceType, CLUSTER_NAME};
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::{
-    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    ResponseKind,
+    alter_client_quotas_response, alter_configs_response, incremental_alter_configs_response, AlterClientQuotasRequest,
+    AlterClientQuotasResponse, AlterConfigsRequest, AlterConfigsResponse, DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse, DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -103,4 +106,44 @@ pub(super) fn incremental_alter_configs(
         return Decision::Answer(ResponseKind::IncrementalAlterConfigs(resp));
     }
     Decision::Forward(r, merge!(IncrementalAlterConfigs, |resp| resp.responses.extend(denied)))
+}
+
+pub(super) fn describe_client_quotas(
+    c: &Check,
+    r: DescribeClientQuotasRequest,
+) -> Decision<DescribeClientQuotasRequest> {
+    if c.cluster(Operation::DescribeConfigs) {
+        return Decision::Forward(r, None);
+    }
+    let resp = DescribeClientQuotasResponse::default()
+        .with_error_code(Denied::Cluster.code())
+        .with_error_message(Some(Denied::Cluster.message()))
+        .with_entries(None);
+    Decision::Answer(ResponseKind::DescribeClientQuotas(resp))
+}
+
+pub(super) fn alter_client_quotas(c: &Check, r: AlterClientQuotasRequest) -> Decision<AlterClientQuotasRequest> {
+    if c.cluster(Operation::AlterConfigs) {
+        return Decision::Forward(r, None);
+    }
+    let entries = r
+        .entries
+        .into_iter()
+        .map(|e| {
+            let entity = e
+                .entity
+                .into_iter()
+                .map(|d| {
+                    alter_client_quotas_response::EntityData::default()
+                        .with_entity_type(d.entity_type)
+                        .with_entity_name(d.entity_name)
+                })
+                .collect();
+            alter_client_quotas_response::EntryData::default()
+                .with_error_code(Denied::Cluster.code())
+                .with_error_message(Some(Denied::Cluster.message()))
+                .with_entity(entity)
+        })
+        .collect();
+    Decision::Answer(ResponseKind::AlterClientQuotas(AlterClientQuotasResponse::default().with_entries(entries)))
 }

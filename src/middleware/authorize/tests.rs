@@ -325,6 +325,8 @@ fn sample(api: ApiKey) -> RequestKind {
         ApiKey::SaslAuthenticate => K::SaslAuthenticate(Default::default()),
         ApiKey::DescribeUserScramCredentials => K::DescribeUserScramCredentials(Default::default()),
         ApiKey::AlterUserScramCredentials => K::AlterUserScramCredentials(Default::default()),
+        ApiKey::DescribeClientQuotas => K::DescribeClientQuotas(Default::default()),
+        ApiKey::AlterClientQuotas => K::AlterClientQuotas(Default::default()),
         other => panic!("{other:?} is routed: give it a sample here and an authorization rule in `plan`"),
     }
 }
