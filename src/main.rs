@@ -65,7 +65,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gregor: {e:#}");
-            ExitCode::FAILURE
+            // flags that contradict each other are usage errors, as clap's own are
+            match e.downcast_ref::<admin::error::AdminError>() {
+                Some(admin::error::AdminError::Usage(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -55,6 +55,7 @@ pub enum GroupsCommand {
 #[command(group(ArgGroup::new("target").required(true)
     .args(["to_earliest", "to_latest", "to_offset", "shift_by", "to_datetime"])))]
 pub struct ResetArgs {
+    /// The consumer group whose committed offsets to reset.
     pub group: String,
     /// TOPIC or TOPIC:P,P (those partitions); repeatable.
     #[arg(long = "topic", value_name = "TOPIC[:P,P]", value_parser = topic_selection)]
@@ -62,8 +63,10 @@ pub struct ResetArgs {
     /// Every topic the group has committed offsets for.
     #[arg(long)]
     pub all_topics: bool,
+    /// Each partition's log start offset.
     #[arg(long)]
     pub to_earliest: bool,
+    /// Each partition's log end offset (skip everything not yet consumed).
     #[arg(long)]
     pub to_latest: bool,
     /// An absolute offset (clamped to the partition's earliest..latest).
@@ -268,6 +271,7 @@ pub struct GroupDescription {
     pub group_id: String,
     pub coordinator: Option<i32>,
     pub state: Option<String>,
+    /// None when the group has none (no members).
     pub protocol_type: Option<String>,
     /// The assignor the members agreed on (e.g. `range`).
     pub protocol: Option<String>,
@@ -313,8 +317,8 @@ impl Report for GroupDescriptions {
                 g.group_id,
                 or_dash(g.state.as_ref()),
                 or_dash(g.coordinator),
-                or_dash(g.protocol_type.as_ref().filter(|p| !p.is_empty())),
-                or_dash(g.protocol.as_ref().filter(|p| !p.is_empty())),
+                or_dash(g.protocol_type.as_ref()),
+                or_dash(g.protocol.as_ref()),
                 g.members.len()
             );
             let mut t = Table::new(&["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID"])
@@ -398,9 +402,10 @@ fn describe_into(session: &mut Session, group: &str, d: &mut GroupDescription) -
     let coordinator = session.coordinator(group)?;
     d.coordinator = Some(coordinator);
     let described = describe_group(session, coordinator, group)?;
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     d.state = Some(described.state.clone());
-    d.protocol_type = Some(described.protocol_type.clone());
-    d.protocol = Some(described.protocol.clone());
+    d.protocol_type = non_empty(&described.protocol_type);
+    d.protocol = non_empty(&described.protocol);
     d.members = described.members;
     let committed = committed_offsets(session, coordinator, group)?;
     let mut owners: BTreeMap<Tp, String> = BTreeMap::new();

@@ -100,6 +100,13 @@ pub fn or_dash<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// A topic id as Kafka prints it (URL-safe base64, no padding); None for the all-zero
+/// id that brokers without topic ids send.
+pub fn kafka_uuid(id: &uuid::Uuid) -> Option<String> {
+    use base64::Engine as _;
+    (!id.is_nil()).then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes()))
+}
+
 pub fn join_ids(ids: &[i32]) -> String {
     ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
@@ -144,5 +151,8 @@ mod tests {
         assert_eq!(or_dash(Some(5)), "5");
         assert_eq!(join_ids(&[1, 2, 3]), "1,2,3");
         assert_eq!(join_ids(&[]), "");
+        assert_eq!(kafka_uuid(&uuid::Uuid::nil()), None);
+        let id = uuid::Uuid::from_u128(0x7bbf43f2981c4e6204d96cb580c16dca);
+        assert_eq!(kafka_uuid(&id).unwrap(), "e79D8pgcTmIE2Wy1gMFtyg");
     }
 }

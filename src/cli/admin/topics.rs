@@ -2,7 +2,7 @@
 //! CreateTopics and DeleteTopics (to the controller), IncrementalAlterConfigs.
 
 use super::error::{AdminError, KafkaError};
-use super::output::{join_ids, or_dash, print, Outcome, Report, Table};
+use super::output::{join_ids, kafka_uuid, or_dash, print, Outcome, Report, Table};
 use super::parse::key_value;
 use super::session::Session;
 use super::ConnectArgs;
@@ -117,9 +117,8 @@ fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-/// The topic id as Kafka prints it, or None for the all-zero id of older brokers.
 fn topic_id(t: &MetadataResponseTopic) -> Option<String> {
-    (!t.topic_id.is_nil()).then(|| t.topic_id.to_string())
+    kafka_uuid(&t.topic_id)
 }
 
 fn replication_factor(t: &MetadataResponseTopic) -> usize {
@@ -452,7 +451,7 @@ fn create(session: &mut Session, spec: &CreateSpec, timeout_ms: i32) -> Result<C
             };
             CreatedTopic {
                 name: r.name.to_string(),
-                topic_id: (!r.topic_id.is_nil()).then(|| r.topic_id.to_string()),
+                topic_id: kafka_uuid(&r.topic_id),
                 partitions,
                 replication_factor,
                 error: KafkaError::check(r.error_code, r.error_message.map(|m| m.to_string())).err(),
