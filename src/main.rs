@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gregor::cli::admin::{self, AdminCommand};
 use gregor::config::{Config, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,27 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Topics of any Kafka-compatible cluster: list, describe, create, delete, alter-config.
+    Topics {
+        #[command(subcommand)]
+        command: admin::topics::TopicsCommand,
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+    },
+    /// Consumer groups: list, describe (offsets, lag), reset-offsets, delete.
+    Groups {
+        #[command(subcommand)]
+        command: admin::groups::GroupsCommand,
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+    },
+    /// The cluster: id, controller, brokers.
+    Cluster {
+        #[command(subcommand)]
+        command: admin::cluster::ClusterCommand,
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+    },
     /// Manage SASL/SCRAM users in the data directory's credential store.
     User {
         #[command(subcommand)]
@@ -43,7 +65,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gregor: {e:#}");
-            ExitCode::FAILURE
+            // flags that contradict each other are usage errors, as clap's own are
+            match e.downcast_ref::<admin::error::AdminError>() {
+                Some(admin::error::AdminError::Usage(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -65,10 +91,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::Topics { command, connect } => run_admin(AdminCommand::Topics(command), &connect),
+        Command::Groups { command, connect } => run_admin(AdminCommand::Groups(command), &connect),
+        Command::Cluster { command, connect } => run_admin(AdminCommand::Cluster(command), &connect),
         Command::User { command } => {
             let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
             Ok(gregor::cli::user::run(command, std::env::vars(), &mut stdin, &mut stdout)?)
         }
+    }
+}
+
+/// Runs an admin command; single resources that failed are listed on stderr and make
+/// the exit status non-zero after the rest of the report is printed.
+fn run_admin(command: AdminCommand, connect: &admin::ConnectArgs) -> anyhow::Result<()> {
+    let password = std::env::var(admin::PASSWORD_ENV).ok();
+    let outcome = admin::run(command, connect, password, &mut std::io::stdout().lock())?;
+    for failure in &outcome.failures {
+        eprintln!("gregor: {failure}");
+    }
+    match outcome.failures.len() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} of the requested operations failed"),
     }
 }
 
