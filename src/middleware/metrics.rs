@@ -7,8 +7,7 @@ use super::authorize::TopicDirectory;
 use super::{BoxFuture, Request, Response, StackError};
 use crate::metrics::{errors, Metrics};
 use bytes::Bytes;
-use kafka_protocol::messages::{RequestKind, ResponseKind};
-use std::collections::HashMap;
+use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
@@ -41,24 +40,26 @@ pub struct MetricsService<S> {
 }
 
 /// A topic as a request or response names it: by name, or (newer versions) by id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Names are shared buffers, so keeping one costs no copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum TopicKey {
-    Name(String),
+    Name(TopicName),
     Id(Uuid),
 }
 
 impl TopicKey {
-    fn of(name: &str, id: Uuid) -> TopicKey {
+    fn of(name: &TopicName, id: Uuid) -> TopicKey {
         if name.is_empty() && !id.is_nil() {
             TopicKey::Id(id)
         } else {
-            TopicKey::Name(name.to_string())
+            TopicKey::Name(name.clone())
         }
     }
 }
 
-/// What a Produce request carried, per (topic, partition): bytes and records.
-type ProduceSizes = HashMap<(TopicKey, i32), (u64, u64)>;
+/// What a Produce request carried: per topic, per partition (index, bytes, records).
+/// A request names few topics, so responses are matched by a scan, not a hash map.
+type ProduceSizes = Vec<(TopicKey, Vec<(i32, u64, u64)>)>;
 
 impl<S> Service<Request> for MetricsService<S>
 where
@@ -103,15 +104,20 @@ where
 }
 
 fn produce_sizes(p: &kafka_protocol::messages::ProduceRequest) -> ProduceSizes {
-    let mut sizes = HashMap::new();
-    for t in &p.topic_data {
-        let key = TopicKey::of(&t.name, t.topic_id);
-        for pd in &t.partition_data {
-            let (bytes, records) = pd.records.as_ref().map_or((0, 0), |r| (r.len() as u64, record_count(r)));
-            sizes.insert((key.clone(), pd.index), (bytes, records));
-        }
-    }
-    sizes
+    p.topic_data
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partition_data
+                .iter()
+                .map(|pd| {
+                    let (bytes, records) = pd.records.as_ref().map_or((0, 0), |r| (r.len() as u64, record_count(r)));
+                    (pd.index, bytes, records)
+                })
+                .collect();
+            (TopicKey::of(&t.name, t.topic_id), partitions)
+        })
+        .collect()
 }
 
 /// Records in a run of magic-v2 batches, read from each batch header (no decoding).
@@ -134,7 +140,7 @@ fn record_count(records: &Bytes) -> u64 {
 
 fn topic_name(topics: &dyn TopicDirectory, key: &TopicKey) -> Option<String> {
     match key {
-        TopicKey::Name(n) => Some(n.clone()),
+        TopicKey::Name(n) => Some(n.to_string()),
         TopicKey::Id(id) => topics.topic_name(*id),
     }
 }
@@ -150,9 +156,12 @@ fn record_topic_bytes(
             let Some(sizes) = produced else { return };
             for t in &r.responses {
                 let key = TopicKey::of(&t.name, t.topic_id);
+                let Some((_, sent)) = sizes.iter().find(|(k, _)| *k == key) else { continue };
                 let (mut bytes, mut records) = (0, 0);
-                for p in t.partition_responses.iter().filter(|p| p.error_code == 0) {
-                    if let Some((b, n)) = sizes.get(&(key.clone(), p.index)) {
+                for (i, p) in t.partition_responses.iter().enumerate().filter(|(_, p)| p.error_code == 0) {
+                    // responses keep the request's order: the same position first
+                    let same = sent.get(i).filter(|(index, _, _)| *index == p.index);
+                    if let Some((_, b, n)) = same.or_else(|| sent.iter().find(|(index, _, _)| *index == p.index)) {
                         bytes += b;
                         records += n;
                     }
