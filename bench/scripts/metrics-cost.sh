@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The metrics layer's cost: two brokers from the same binary, one with metrics on
 # (the default) and one with `admin.metrics: false`, benchmarked alternately in one
-# run (on, off, on, off) so that drift on the machine hits both alike.
+# run, on-off then off-on: each run leaves gigabytes for the kernel to write back while
+# the next one runs, so a fixed order would always handicap the second broker.
 #
 #   bench/scripts/metrics-cost.sh [bench options...]   default: the four acks=1 cases, 512 MiB each
 #
@@ -49,7 +50,8 @@ ON=$(start on true)
 OFF=$(start off false)
 cd "$ROOT"
 for round in 1 2; do
-  for which in on off; do
+  order="on off"; ((round % 2)) || order="off on"
+  for which in $order; do
     addr=$ON; [[ $which == off ]] && addr=$OFF
     echo "=== round $round: metrics $which ($addr)"
     cargo bench -q -p gregor-bench --bench throughput -- --bootstrap "$addr" "${ARGS[@]}"
