@@ -80,8 +80,12 @@ pub fn for_each_error(resp: &ResponseKind, f: &mut dyn FnMut(i16)) {
     }
 }
 
-/// Kafka's name for an error code (`NOT_LEADER_OR_FOLLOWER`), or `UNKNOWN_<code>`.
+/// Kafka's name for an error code (`NOT_LEADER_OR_FOLLOWER`, `NONE` for 0), or
+/// `UNKNOWN_<code>` for a code Kafka does not define.
 pub fn error_name(code: i16) -> String {
+    if code == 0 {
+        return "NONE".into();
+    }
     match ResponseError::try_from_code(code) {
         Some(ResponseError::Unknown(_)) | None => format!("UNKNOWN_{code}"),
         Some(err) => upper_snake(&format!("{err:?}")),

@@ -1,7 +1,6 @@
 //! Errors of the admin CLI: a Kafka error code by its Kafka name, connection
 //! failures, and usage mistakes. Each renders as one line for the terminal.
 
-use kafka_protocol::error::ResponseError;
 use serde::Serialize;
 
 /// A Kafka error code as a broker returned it, with the broker's message if any.
@@ -39,24 +38,8 @@ impl std::fmt::Display for KafkaError {
     }
 }
 
-/// `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`, as Kafka's `Errors` enum names it.
-pub fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".to_string(),
-        Some(ResponseError::Unknown(_)) => "UNKNOWN_ERROR_CODE".to_string(),
-        Some(e) => {
-            let camel = format!("{e:?}");
-            let mut out = String::with_capacity(camel.len() + 8);
-            for (i, c) in camel.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    out.push('_');
-                }
-                out.push(c.to_ascii_uppercase());
-            }
-            out
-        }
-    }
-}
+/// Kafka's name for an error code; shared with the metrics labels.
+pub use crate::metrics::errors::error_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -104,7 +87,7 @@ mod tests {
         assert_eq!(error_name(36), "TOPIC_ALREADY_EXISTS");
         assert_eq!(error_name(30), "GROUP_AUTHORIZATION_FAILED");
         assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
-        assert_eq!(error_name(9999), "UNKNOWN_ERROR_CODE");
+        assert_eq!(error_name(9999), "UNKNOWN_9999");
         let e = KafkaError::new(3, Some("no such topic".into()));
         assert_eq!(e.to_string(), "UNKNOWN_TOPIC_OR_PARTITION (3): no such topic");
         assert_eq!(KafkaError::new(36, Some(String::new())).to_string(), "TOPIC_ALREADY_EXISTS (36)");
