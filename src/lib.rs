@@ -20,4 +20,5 @@ pub mod quota;
 pub mod router;
 pub mod security;
 pub mod server;
+pub mod state_file;
 pub mod time;

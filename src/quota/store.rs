@@ -4,10 +4,10 @@
 
 use super::entity::{QuotaEntity, QuotaType, QuotaValues};
 use super::QuotaError;
+use crate::state_file::{self, ReadError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
 
 /// The file online quotas live in, inside the data directory.
 pub const QUOTAS_FILE: &str = "gregor-quotas.json";
@@ -32,38 +32,22 @@ struct FileEntry {
     values: BTreeMap<String, f64>,
 }
 
-/// What identifies one version of the file, so an unchanged file is not re-read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    modified: SystemTime,
-    len_bytes: u64,
-    inode: u64,
-}
+pub use crate::state_file::FileStamp;
 
 pub type Entries = BTreeMap<QuotaEntity, QuotaValues>;
 
 pub fn stamp_of(path: &Path) -> Result<Option<FileStamp>, QuotaError> {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::metadata(path) {
-        Ok(m) => Ok(Some(FileStamp {
-            modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            len_bytes: m.len(),
-            inode: m.ino(),
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(QuotaError::Storage(format!("{}: {e}", path.display()))),
-    }
+    state_file::stamp_of(path).map_err(|e| QuotaError::Storage(format!("{}: {e}", path.display())))
 }
 
 /// The entries in the file (none when it is absent), and its stamp.
 pub fn read(path: &Path) -> Result<(Entries, Option<FileStamp>), QuotaError> {
     let corrupt = |message: String| QuotaError::Corrupt { path: path.to_path_buf(), message };
-    let Some(stamp) = stamp_of(path)? else { return Ok((Entries::new(), None)) };
-    if stamp.len_bytes > QUOTAS_FILE_BYTES_MAX {
-        return Err(corrupt(format!("larger than {QUOTAS_FILE_BYTES_MAX} bytes")));
-    }
-    let bytes = std::fs::read(path).map_err(|e| QuotaError::Storage(format!("{}: {e}", path.display())))?;
-    let file: QuotasFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let read = state_file::read_json::<QuotasFile>(path, QUOTAS_FILE_BYTES_MAX).map_err(|e| match e {
+        ReadError::Io(e) => QuotaError::Storage(format!("{}: {e}", path.display())),
+        ReadError::Corrupt(m) => corrupt(m),
+    })?;
+    let Some((file, stamp)) = read else { return Ok((Entries::new(), None)) };
     if file.version != FILE_FORMAT_VERSION {
         return Err(corrupt(format!("format version {} (this gregor reads {FILE_FORMAT_VERSION})", file.version)));
     }
@@ -100,7 +84,7 @@ pub fn write(path: &Path, entries: &Entries) -> Result<Option<FileStamp>, QuotaE
             .collect(),
     };
     let bytes = serde_json::to_vec_pretty(&file).map_err(|e| QuotaError::Storage(e.to_string()))?;
-    crate::security::acl_store::write_atomically(path, &bytes)
+    state_file::write_atomically(path, &bytes)
         .map_err(|e| QuotaError::Storage(format!("writing {}: {e}", path.display())))?;
     stamp_of(path)
 }

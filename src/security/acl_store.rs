@@ -7,13 +7,12 @@ use super::acl::{AclBinding, AclBindingFilter, AclError};
 use super::authorizer::{Authorizer, AuthorizerSettings};
 use super::Principal;
 use crate::config::{AuthorizerKind, Config};
+use crate::state_file::{self, write_atomically, FileStamp, ReadError};
 use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 /// The file online ACLs live in, inside the data directory.
 pub const ACLS_FILE: &str = "gregor-acls.json";
@@ -60,14 +59,6 @@ impl AclStoreError {
 struct AclsFile {
     version: u32,
     acls: Vec<AclBinding>,
-}
-
-/// What identifies one version of the file, so an unchanged file is not re-read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    modified: SystemTime,
-    len_bytes: u64,
-    inode: u64,
 }
 
 struct State {
@@ -289,27 +280,17 @@ fn from_config(config: &Config) -> Result<(AuthorizerSettings, BTreeSet<AclBindi
 }
 
 fn stamp_of(path: &Path) -> Result<Option<FileStamp>, AclStoreError> {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::metadata(path) {
-        Ok(m) => Ok(Some(FileStamp {
-            modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            len_bytes: m.len(),
-            inode: m.ino(),
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AclStoreError::Storage(format!("{}: {e}", path.display()))),
-    }
+    state_file::stamp_of(path).map_err(|e| AclStoreError::Storage(format!("{}: {e}", path.display())))
 }
 
 /// The online bindings in the file (none when it is absent), and its stamp.
 fn read_file(path: &Path) -> Result<(BTreeSet<AclBinding>, Option<FileStamp>), AclStoreError> {
     let corrupt = |message: String| AclStoreError::Corrupt { path: path.to_path_buf(), message };
-    let Some(stamp) = stamp_of(path)? else { return Ok((BTreeSet::new(), None)) };
-    if stamp.len_bytes > ACLS_FILE_BYTES_MAX {
-        return Err(corrupt(format!("larger than {ACLS_FILE_BYTES_MAX} bytes")));
-    }
-    let bytes = std::fs::read(path).map_err(|e| AclStoreError::Storage(format!("{}: {e}", path.display())))?;
-    let file: AclsFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let read = state_file::read_json::<AclsFile>(path, ACLS_FILE_BYTES_MAX).map_err(|e| match e {
+        ReadError::Io(e) => AclStoreError::Storage(format!("{}: {e}", path.display())),
+        ReadError::Corrupt(m) => corrupt(m),
+    })?;
+    let Some((file, stamp)) = read else { return Ok((BTreeSet::new(), None)) };
     if file.version != FILE_FORMAT_VERSION {
         return Err(corrupt(format!("format version {} (this gregor reads {FILE_FORMAT_VERSION})", file.version)));
     }
@@ -320,22 +301,6 @@ fn read_file(path: &Path) -> Result<(BTreeSet<AclBinding>, Option<FileStamp>), A
         b.validate().map_err(|e| corrupt(format!("acls[{i}]: {e}")))?;
     }
     Ok((file.acls.into_iter().collect(), Some(stamp)))
-}
-
-/// Temp file, fsync, rename, fsync of the directory: a crash leaves the old file or
-/// the new one, never a torn one.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
