@@ -720,9 +720,10 @@ impl Group {
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
                 if self.members.is_empty() {
+                    // Kafka keeps the protocol type of an emptied group (DescribeGroups
+                    // and ListGroups still say `consumer`); only the protocol goes
                     self.generation_id += 1;
                     self.protocol_name = None;
-                    self.protocol_type = None;
                     self.phase_deadline_ms = None;
                     self.transition(GroupState::Empty, now_ms);
                 } else {
@@ -937,6 +938,9 @@ mod tests {
         g.tick(2_000);
         assert_eq!(g.state, GroupState::Empty);
         assert!(g.members.is_empty());
+        // as Kafka: the protocol goes, the protocol type stays
+        assert_eq!(g.protocol_name, None);
+        assert!(g.protocol_type.is_some());
         assert_eq!(g.heartbeat(&a, None, 1, 2_001), Err(GroupError::UnknownMemberId));
     }
 
