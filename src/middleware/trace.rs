@@ -66,7 +66,8 @@ where
         );
         let threshold = self.slow.and_then(|slow| designed_wait(&req).map(|wait| slow + wait));
         let slow_ctx = threshold.map(|t| {
-            let client_id = req.header.client_id.as_deref().unwrap_or("").to_string();
+            // a shared buffer, not a copy: this runs for every request
+            let client_id = req.header.client_id.clone();
             (t, req.api_key, req.api_version, req.header.correlation_id, client_id, req.conn.clone())
         });
         let started = req.received;
@@ -78,6 +79,7 @@ where
                 tracing::debug!(elapsed_us = elapsed.as_micros() as u64, ok = result.is_ok(), "handled");
                 if let Some((threshold, api, version, correlation_id, client_id, conn)) = slow_ctx {
                     if elapsed > threshold {
+                        let client_id = client_id.as_deref().unwrap_or("");
                         tracing::warn!(api = ?api, version, correlation_id, %client_id, conn = conn.id,
                             client = %conn.peer, principal = %conn.principal(), listener = %conn.listener,
                             elapsed_ms = elapsed.as_millis() as u64, threshold_ms = threshold.as_millis() as u64,

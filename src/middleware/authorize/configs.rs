@@ -62,51 +62,48 @@ pub(super) fn describe_configs(c: &Check, mut r: DescribeConfigsRequest) -> Deci
     Decision::Forward(r, merge!(DescribeConfigs, |resp| resp.results.extend(denied)))
 }
 
-pub(super) fn alter_configs(c: &Check, mut r: AlterConfigsRequest) -> Decision<AlterConfigsRequest> {
-    let (kept, denied) = split_denied(std::mem::take(&mut r.resources), |res| {
-        let why = refused(c, Operation::AlterConfigs, res.resource_type, &res.resource_name)?;
-        Some(
-            alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name.clone())
-                .with_error_code(why.code())
-                .with_error_message(Some(why.message())),
-        )
-    });
-    r.resources = kept;
-    if denied.is_empty() {
-        return Decision::Forward(r, None);
-    }
-    if r.resources.is_empty() {
-        return Decision::Answer(ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(denied)));
-    }
-    Decision::Forward(r, merge!(AlterConfigs, |resp| resp.responses.extend(denied)))
+/// AlterConfigs and IncrementalAlterConfigs have the same shape (resources in, one
+/// result per resource out) in distinct types: one rule for both, ALTER_CONFIGS per
+/// resource.
+macro_rules! alter_configs_rule {
+    ($name:ident, $kind:ident, $request:ty, $response:ty, $result:ty) => {
+        pub(super) fn $name(c: &Check, mut r: $request) -> Decision<$request> {
+            let (kept, denied) = split_denied(std::mem::take(&mut r.resources), |res| {
+                let why = refused(c, Operation::AlterConfigs, res.resource_type, &res.resource_name)?;
+                Some(
+                    <$result>::default()
+                        .with_resource_type(res.resource_type)
+                        .with_resource_name(res.resource_name.clone())
+                        .with_error_code(why.code())
+                        .with_error_message(Some(why.message())),
+                )
+            });
+            r.resources = kept;
+            if denied.is_empty() {
+                return Decision::Forward(r, None);
+            }
+            if r.resources.is_empty() {
+                return Decision::Answer(ResponseKind::$kind(<$response>::default().with_responses(denied)));
+            }
+            Decision::Forward(r, merge!($kind, |resp| resp.responses.extend(denied)))
+        }
+    };
 }
 
-pub(super) fn incremental_alter_configs(
-    c: &Check,
-    mut r: IncrementalAlterConfigsRequest,
-) -> Decision<IncrementalAlterConfigsRequest> {
-    let (kept, denied) = split_denied(std::mem::take(&mut r.resources), |res| {
-        let why = refused(c, Operation::AlterConfigs, res.resource_type, &res.resource_name)?;
-        Some(
-            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name.clone())
-                .with_error_code(why.code())
-                .with_error_message(Some(why.message())),
-        )
-    });
-    r.resources = kept;
-    if denied.is_empty() {
-        return Decision::Forward(r, None);
-    }
-    if r.resources.is_empty() {
-        let resp = IncrementalAlterConfigsResponse::default().with_responses(denied);
-        return Decision::Answer(ResponseKind::IncrementalAlterConfigs(resp));
-    }
-    Decision::Forward(r, merge!(IncrementalAlterConfigs, |resp| resp.responses.extend(denied)))
-}
+alter_configs_rule!(
+    alter_configs,
+    AlterConfigs,
+    AlterConfigsRequest,
+    AlterConfigsResponse,
+    alter_configs_response::AlterConfigsResourceResponse
+);
+alter_configs_rule!(
+    incremental_alter_configs,
+    IncrementalAlterConfigs,
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+    incremental_alter_configs_response::AlterConfigsResourceResponse
+);
 
 pub(super) fn describe_client_quotas(
     c: &Check,
