@@ -280,12 +280,12 @@ impl InProcessServer {
     }
 
     pub fn cluster_id(&self) -> String {
-        self.server.as_ref().unwrap().broker.cluster_id.clone()
+        self.broker().cluster_id.clone()
     }
 
     /// The broker core, to check what a request did (or did not) change.
     pub fn broker(&self) -> &std::sync::Arc<gregor::broker::Broker> {
-        &self.server.as_ref().unwrap().broker
+        self.server.as_ref().unwrap().broker.as_ref().expect("a broker, not a proxy")
     }
 
     /// The server's credentials and ACLs, to check what the admin APIs changed.

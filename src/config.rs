@@ -32,6 +32,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "acls",
     "authorizer",
     "quotas",
+    "proxy",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,9 @@ pub struct Config {
     /// Client quotas defined by the config (beside those set with AlterClientQuotas).
     #[serde(default)]
     pub quotas: Vec<QuotaConfig>,
+    /// Present: the process is a gateway in front of an upstream cluster.
+    #[serde(default)]
+    pub proxy: Option<crate::proxy::config::ProxyConfig>,
     /// `GREGOR_…` variables that were not config overrides, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -468,6 +472,7 @@ impl Config {
                 }
             }
         }
+        crate::proxy::config::normalize(&mut value);
         let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             key_error(&path, e.into_inner().to_string())
@@ -497,6 +502,9 @@ impl Config {
             }
         }
         self.validate_security()?;
+        if let Some(p) = &self.proxy {
+            p.validate(&self.listeners)?;
+        }
         if self.limits.frame_bytes_max < 1024 {
             return Err(key_error("limits.frame_bytes_max", "must be ≥ 1024"));
         }

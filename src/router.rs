@@ -53,19 +53,53 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
-/// The versions of `api` we serve, if any.
+/// The versions of `api` the broker serves, if any.
 pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
     ROUTES.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| VersionRange { min, max })
 }
 
-/// The ApiVersions body, generated from [`ROUTES`].
+/// The broker's ApiVersions body, generated from [`ROUTES`].
 pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
-    let mut keys: Vec<ApiVersion> = ROUTES
-        .iter()
-        .map(|&(k, min, max)| ApiVersion::default().with_api_key(k as i16).with_min_version(min).with_max_version(max))
-        .collect();
-    keys.sort_by_key(|v| v.api_key);
-    ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(keys)
+    ApiTable::broker().api_versions_response(error_code)
+}
+
+/// What one connection may ask for: the broker's [`ROUTES`], or in proxy mode those
+/// ranges narrowed to what the upstream speaks. The codec refuses anything outside
+/// it, and ApiVersions advertises exactly it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTable {
+    routes: Vec<(ApiKey, i16, i16)>,
+}
+
+impl ApiTable {
+    pub fn broker() -> ApiTable {
+        ApiTable { routes: ROUTES.to_vec() }
+    }
+
+    pub fn new(routes: Vec<(ApiKey, i16, i16)>) -> ApiTable {
+        debug_assert!(routes.iter().all(|(_, min, max)| min <= max));
+        ApiTable { routes }
+    }
+
+    pub fn supported(&self, api: ApiKey) -> Option<VersionRange> {
+        self.routes.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| VersionRange { min, max })
+    }
+
+    pub fn routes(&self) -> &[(ApiKey, i16, i16)] {
+        &self.routes
+    }
+
+    pub fn api_versions_response(&self, error_code: i16) -> ApiVersionsResponse {
+        let mut keys: Vec<ApiVersion> = self
+            .routes
+            .iter()
+            .map(|&(k, min, max)| {
+                ApiVersion::default().with_api_key(k as i16).with_min_version(min).with_max_version(max)
+            })
+            .collect();
+        keys.sort_by_key(|v| v.api_key);
+        ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(keys)
+    }
 }
 
 #[derive(Clone)]
@@ -112,8 +146,7 @@ async fn dispatch(
 ) -> Result<Response, StackError> {
     let v = req.api_version;
     let client_id = req.header.client_id.as_deref().unwrap_or("");
-    let ctx = handlers::Ctx {
-        broker: &b,
+    let local = handlers::Local {
         security: &security,
         quotas: &quotas,
         conn: &req.conn,
@@ -121,6 +154,7 @@ async fn dispatch(
         version: v,
         client_id,
     };
+    let ctx = handlers::Ctx { broker: &b, local };
     let resp = match req.body {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(handlers::api_versions::handle(&ctx, r)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(handlers::metadata::handle(&ctx, r)),

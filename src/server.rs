@@ -12,10 +12,14 @@ use crate::broker::Broker;
 use crate::config::Config;
 use crate::config::SecurityProtocol;
 use crate::metrics::Metrics;
-use crate::middleware::{build_stack, ConnInfo};
+use crate::middleware::{build_stack, ConnInfo, Core};
 use crate::net::connection;
 use crate::net::tls::TlsSource;
+use crate::proxy::addressing::ListenerAddressing;
+use crate::proxy::config::AddressingMode;
+use crate::proxy::Proxy;
 use crate::quota::QuotaManager;
+use crate::router::ApiTable;
 use crate::security::ssl_principal::{subject_dn, PrincipalMapper};
 use crate::security::{Principal, Security};
 use anyhow::Context as _;
@@ -34,10 +38,16 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const GROUP_TICK: Duration = Duration::from_millis(100);
 /// How often certificate files and the credential store (`gregor user`) are checked for changes.
 const SECURITY_RELOAD_TICK: Duration = Duration::from_secs(1);
+/// Proxy mode: requests one client connection may have in flight upstream (Kafka
+/// clients pipeline: librdkafka up to 1,000,000 by default, the Java client 5).
+const PROXY_IN_FLIGHT_MAX: usize = 64;
 
 /// A started server: its bound addresses and the handle that stops it.
 pub struct RunningServer {
-    pub broker: Arc<Broker>,
+    /// The broker core; `None` in proxy mode.
+    pub broker: Option<Arc<Broker>>,
+    /// The gateway's view of the upstream; `None` in broker mode.
+    pub proxy: Option<Arc<Proxy>>,
     /// Credentials and ACLs, as the handlers see them.
     pub security: Arc<Security>,
     /// Client quotas: `apply_config` takes a reloaded config's `quotas:`.
@@ -70,8 +80,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     tracing::info!(addr = %admin_addr, "admin endpoint listening");
     tokio::spawn(admin::serve(admin, health.clone()));
 
-    let cfg = config.clone();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
+    let core = match &config.proxy {
+        Some(_) => Core::Proxy(Arc::new(Proxy::new(config.clone()).context("proxy")?)),
+        None => {
+            let cfg = config.clone();
+            let broker =
+                tokio::task::spawn_blocking(move || Broker::open(cfg)).await?.context("opening the data directory")?;
+            Core::Broker(broker)
+        }
+    };
+    let (broker, proxy) = match &core {
+        Core::Broker(b) => (Some(b.clone()), None),
+        Core::Proxy(p) => (None, Some(p.clone())),
+    };
 
     let metrics = Arc::new(Metrics::new(config.admin.metrics));
     let security = Arc::new(Security::open(&config, metrics.clone()).context("loading users and ACLs")?);
@@ -80,7 +101,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let (broker, quotas) = (broker.clone(), quotas.clone());
         health.set_scrape(Box::new(move || {
             metrics.render(|g| {
-                broker.observe_metrics(g);
+                if let Some(broker) = &broker {
+                    broker.observe_metrics(g);
+                }
                 for t in quotas.throttle_snapshot() {
                     g.quota_throttle(
                         t.quota_type,
@@ -106,11 +129,32 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tls_sources.extend(tls.clone());
         let sock = TcpListener::bind(l.bind).await.with_context(|| format!("listeners[{i}].bind {}", l.bind))?;
         let addr = sock.local_addr()?;
-        broker.set_bound_address(&l.name, addr);
+        if let Some(b) = &broker {
+            b.set_bound_address(&l.name, addr);
+        }
         tracing::info!(listener = %l.name, %addr, security = ?l.security,
             advertised = l.advertised.as_deref().unwrap_or(""), "listening");
-        let listener = ListenerCtx { name: Arc::from(l.name.as_str()), security: l.security, tls };
+        let addressing = proxy.as_ref().map(|p| p.addressing(&l.name).clone());
+        let sni = addressing.clone().filter(|a| a.mode == AddressingMode::Sni);
+        let name: Arc<str> = Arc::from(l.name.as_str());
+        let listener =
+            ListenerCtx { name: name.clone(), security: l.security, tls: tls.clone(), target_node: None, sni };
         bound.push((listener, sock, addr));
+        // proxy, port mode: a port per upstream node, with the listener's security
+        for (node, bind) in addressing.map(|a| a.node_ports()).unwrap_or_default() {
+            let sock = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("proxy.addressing for listener {}: node {node} port {bind}", l.name))?;
+            let addr = sock.local_addr()?;
+            let listener = ListenerCtx {
+                name: name.clone(),
+                security: l.security,
+                tls: tls.clone(),
+                target_node: Some(node),
+                sni: None,
+            };
+            bound.push((listener, sock, addr));
+        }
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -119,9 +163,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let next_conn_id = Arc::new(AtomicU64::new(1));
     let mut listeners = Vec::new();
     for (listener, sock, addr) in bound {
-        listeners.push((listener.name.to_string(), addr));
+        if listener.target_node.is_none() {
+            listeners.push((listener.name.to_string(), addr));
+        }
         let ctx = AcceptCtx {
-            broker: broker.clone(),
+            core: core.clone(),
             security: security.clone(),
             quotas: quotas.clone(),
             mapper: mapper.clone(),
@@ -135,15 +181,35 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         };
         tokio::spawn(accept_loop(sock, ctx));
     }
-    tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
-    tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
+    if let Some(broker) = &broker {
+        tokio::spawn(maintenance(broker.clone(), shutdown_rx.clone()));
+        tokio::spawn(group_ticker(broker.clone(), shutdown_rx.clone()));
+    }
     tokio::spawn(quota_reloader(quotas.clone(), shutdown_rx.clone()));
-    tokio::spawn(security_reloader(config.clone(), security.clone(), quotas.clone(), tls_sources, shutdown_rx));
-    health.set_ready(true);
-    tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
+    let reloader =
+        security_reloader(config.clone(), security.clone(), quotas.clone(), tls_sources, shutdown_rx.clone());
+    tokio::spawn(reloader);
+    match (&broker, &proxy) {
+        (Some(broker), _) => {
+            health.set_ready(true);
+            tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
+        }
+        (None, Some(proxy)) => {
+            tokio::spawn(proxy.clone().discover(shutdown_rx));
+            // ready once the upstream has been reached: until then connections are refused
+            let (proxy, health) = (proxy.clone(), health.clone());
+            tokio::spawn(async move {
+                proxy.wait_discovered().await;
+                health.set_ready(true);
+                tracing::info!(upstream_brokers = ?proxy.nodes(), "gregor gateway is ready");
+            });
+        }
+        (None, None) => unreachable!("a broker or a proxy"),
+    }
     let drain = Duration::from_millis(config.limits.shutdown_drain_ms);
     Ok(RunningServer {
         broker,
+        proxy,
         security,
         quotas,
         listeners,
@@ -168,7 +234,9 @@ impl RunningServer {
         if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
             tracing::warn!(drain_ms = drain.as_millis() as u64, "drain deadline passed with connections still busy");
         }
-        tokio::task::spawn_blocking(move || broker.shutdown()).await??;
+        if let Some(broker) = broker {
+            tokio::task::spawn_blocking(move || broker.shutdown()).await??;
+        }
         Ok(())
     }
 }
@@ -178,10 +246,14 @@ struct ListenerCtx {
     name: Arc<str>,
     security: SecurityProtocol,
     tls: Option<Arc<TlsSource>>,
+    /// Proxy, port mode: the upstream node this port stands for.
+    target_node: Option<i32>,
+    /// Proxy, SNI mode: the TLS server name picks the upstream node.
+    sni: Option<ListenerAddressing>,
 }
 
 struct AcceptCtx {
-    broker: Arc<Broker>,
+    core: Core,
     security: Arc<Security>,
     quotas: Arc<QuotaManager>,
     /// ssl.principal.mapping.rules, for client certificates.
@@ -221,9 +293,11 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
         let id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let mut conn = ConnInfo::new(ctx.listener.name.clone(), peer, id);
         conn.security = ctx.listener.security;
-        let (broker, security, mapper) = (ctx.broker.clone(), ctx.security.clone(), ctx.mapper.clone());
+        conn.target_node = ctx.listener.target_node;
+        let (core, security, mapper) = (ctx.core.clone(), ctx.security.clone(), ctx.mapper.clone());
         let quotas = ctx.quotas.clone();
         let tls = ctx.listener.tls.as_ref().map(|t| t.acceptor());
+        let sni = ctx.listener.sni.clone();
         let (shutdown, done, max) = (ctx.shutdown.clone(), ctx.done.clone(), ctx.frame_bytes_max);
         let log_connections = ctx.log_connections;
         tokio::spawn(async move {
@@ -236,20 +310,16 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
                 tracing::debug!(conn = id, client = %peer, %listener, "connection opened");
             }
             let metrics = security.metrics.clone();
+            let served = Served { core, security, quotas, shutdown, frame_bytes_max: max };
             let principal = match tls {
-                None => {
-                    let conn = Arc::new(conn);
-                    let svc = build_stack(broker, security, quotas, conn.clone());
-                    connection::serve(stream, svc, max, shutdown, &conn).await;
-                    Some(conn.principal())
-                }
-                Some(acceptor) => match tls_handshake(acceptor, stream, &conn, &mapper, &security).await {
+                None => served.serve(stream, Arc::new(conn)).await,
+                Some(acceptor) => match tls_handshake(acceptor, stream, &conn, &mapper, &served.security).await {
                     Some((stream, principal)) => {
                         conn.tls_principal = principal;
-                        let conn = Arc::new(conn);
-                        let svc = build_stack(broker, security, quotas, conn.clone());
-                        connection::serve(stream, svc, max, shutdown, &conn).await;
-                        Some(conn.principal())
+                        if let (Some(sni), Some(name)) = (&sni, stream.get_ref().1.server_name()) {
+                            conn.target_node = sni.node_for_server_name(name);
+                        }
+                        served.serve(stream, Arc::new(conn)).await
                     }
                     None => None,
                 },
@@ -265,6 +335,39 @@ async fn accept_loop(sock: TcpListener, ctx: AcceptCtx) {
             drop(permit);
             drop(done);
         });
+    }
+}
+
+/// What serving one accepted connection needs.
+struct Served {
+    core: Core,
+    security: Arc<Security>,
+    quotas: Arc<QuotaManager>,
+    shutdown: watch::Receiver<bool>,
+    frame_bytes_max: u32,
+}
+
+impl Served {
+    /// Runs the connection's stack until it ends; its principal, for the close log.
+    /// A gateway that has not reached the upstream yet closes the connection at once
+    /// (it cannot say which versions it speaks), as a broker still starting would.
+    async fn serve<IO>(self, io: IO, conn: Arc<ConnInfo>) -> Option<Principal>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let (table, in_flight_max) = match &self.core {
+            Core::Broker(_) => (Arc::new(ApiTable::broker()), 1),
+            Core::Proxy(p) => match p.table() {
+                Some(t) => (t, PROXY_IN_FLIGHT_MAX),
+                None => {
+                    tracing::debug!(conn = conn.id, "closing: the upstream cluster has not been reached yet");
+                    return Some(conn.principal());
+                }
+            },
+        };
+        let svc = build_stack(&self.core, self.security, self.quotas, conn.clone(), table);
+        connection::serve(io, svc, self.frame_bytes_max, in_flight_max, self.shutdown, &conn).await;
+        Some(conn.principal())
     }
 }
 
@@ -462,6 +565,7 @@ fn restart_only_changes(running: &Config, fresh: &Config) -> Vec<&'static str> {
     check("limits", format!("{:?}", running.limits), format!("{:?}", fresh.limits));
     check("log", format!("{:?}", running.log), format!("{:?}", fresh.log));
     check("broker", format!("{:?}", running.broker), format!("{:?}", fresh.broker));
+    check("proxy", format!("{:?}", running.proxy), format!("{:?}", fresh.proxy));
     changed
 }
 

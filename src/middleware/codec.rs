@@ -8,7 +8,7 @@
 //! in v0 format with our ranges, so the client can retry at a version we know.
 
 use super::{BoxFuture, ConnInfo, Request, Response, StackError};
-use crate::router;
+use crate::router::ApiTable;
 use crate::security::Principal;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -27,18 +27,19 @@ const HEADER_PREFIX_BYTES: usize = 8;
 #[derive(Clone)]
 pub struct CodecLayer {
     conn: Arc<ConnInfo>,
+    table: Arc<ApiTable>,
 }
 
 impl CodecLayer {
-    pub fn new(conn: Arc<ConnInfo>) -> CodecLayer {
-        CodecLayer { conn }
+    pub fn new(conn: Arc<ConnInfo>, table: Arc<ApiTable>) -> CodecLayer {
+        CodecLayer { conn, table }
     }
 }
 
 impl<S> Layer<S> for CodecLayer {
     type Service = Codec<S>;
     fn layer(&self, inner: S) -> Codec<S> {
-        Codec { inner, conn: self.conn.clone() }
+        Codec { inner, conn: self.conn.clone(), table: self.table.clone() }
     }
 }
 
@@ -46,6 +47,8 @@ impl<S> Layer<S> for CodecLayer {
 pub struct Codec<S> {
     inner: S,
     conn: Arc<ConnInfo>,
+    /// The APIs and versions this connection may use.
+    table: Arc<ApiTable>,
 }
 
 /// A decoded frame, or the fallback answer that needs no handler.
@@ -57,6 +60,11 @@ pub enum Decoded {
 /// Decodes one frame. Decoding runs under `catch_unwind`; allocation-failure
 /// aborts are handled by `crate::alloc` (see there).
 pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, StackError> {
+    decode_frame_for(conn, &ApiTable::broker(), frame)
+}
+
+/// Decodes one frame against a connection's API table (the proxy's is narrower).
+pub fn decode_frame_for(conn: &Arc<ConnInfo>, table: &ApiTable, frame: Bytes) -> Result<Decoded, StackError> {
     let received = std::time::Instant::now();
     if frame.len() < HEADER_PREFIX_BYTES {
         return Err(StackError::Malformed(format!("frame of {} bytes has no request header", frame.len())));
@@ -66,10 +74,10 @@ pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, Stack
     let version = prefix.get_i16();
     let correlation_id = prefix.get_i32();
     let api_key = ApiKey::try_from(key).map_err(|_| StackError::UnsupportedApi(key))?;
-    let range = router::supported_versions(api_key).ok_or(StackError::UnsupportedApi(key))?;
+    let range = table.supported(api_key).ok_or(StackError::UnsupportedApi(key))?;
     if version < range.min || version > range.max {
         if api_key == ApiKey::ApiVersions {
-            return Ok(Decoded::Immediate(api_versions_fallback(correlation_id)?));
+            return Ok(Decoded::Immediate(api_versions_fallback(table, correlation_id)?));
         }
         return Err(StackError::UnsupportedVersion { api: api_key, version });
     }
@@ -164,8 +172,8 @@ where
     }
 }
 
-fn api_versions_fallback(correlation_id: i32) -> Result<Bytes, StackError> {
-    let body = router::api_versions_response(ResponseError::UnsupportedVersion.code());
+fn api_versions_fallback(table: &ApiTable, correlation_id: i32) -> Result<Bytes, StackError> {
+    let body = table.api_versions_response(ResponseError::UnsupportedVersion.code());
     encode_response(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body))
 }
 
@@ -185,7 +193,7 @@ where
         if self.conn.raw_sasl_tokens() {
             return self.call_raw_sasl(frame);
         }
-        let req = match decode_frame(&self.conn, frame) {
+        let req = match decode_frame_for(&self.conn, &self.table, frame) {
             Ok(Decoded::Request(r)) => r,
             Ok(Decoded::Immediate(bytes)) => return Box::pin(async move { Ok(Some(bytes)) }),
             Err(e) => return Box::pin(async move { Err(e) }),

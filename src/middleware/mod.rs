@@ -2,9 +2,12 @@
 //! one place, [`build_stack`]:
 //!
 //! ```text
-//! frame ─▶ codec ─▶ trace ─▶ metrics ─▶ authenticate ─▶ authorize ─▶ quota ─▶ router ─▶ handler
+//! frame ─▶ codec ─▶ trace ─▶ tenant ─▶ metrics ─▶ authenticate ─▶ authorize ─▶ quota ─▶ backend
 //! ```
 //!
+//! The backend is the router and its handlers (broker mode) or the forwarder to the
+//! upstream cluster (proxy mode). The tenant layer (proxy virtual clusters) renames
+//! first, so everything below sees upstream names.
 //! Metrics come before authentication, so refused requests are counted too.
 //! Authorization follows authentication: it checks the principal that layer sets.
 //! Quotas follow authorization: denied requests are answered before they are
@@ -15,12 +18,15 @@ pub mod authorize;
 pub mod codec;
 pub mod metrics;
 pub mod quota;
+pub mod tenant;
 pub mod trace;
 
 use crate::broker::Broker;
-use crate::config::SecurityProtocol;
+use crate::config::{Config, SecurityProtocol};
+use crate::proxy::forward::Forwarder;
+use crate::proxy::Proxy;
 use crate::quota::QuotaManager;
-use crate::router::Router;
+use crate::router::{ApiTable, Router};
 use crate::security::{Principal, Security};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use std::future::Future;
@@ -44,6 +50,9 @@ pub struct ConnInfo {
     pub security: SecurityProtocol,
     /// The principal a verified client certificate maps to (SSL listeners with mTLS).
     pub tls_principal: Option<Principal>,
+    /// Proxy mode: the upstream broker the client addressed (by port or SNI name);
+    /// `None` on a bootstrap address.
+    pub target_node: Option<i32>,
     /// Set by a layer whose response must be the last one (a failed authentication):
     /// the connection writes it, then closes.
     close_after_response: AtomicBool,
@@ -65,6 +74,7 @@ impl ConnInfo {
             id,
             security: SecurityProtocol::Plaintext,
             tls_principal: None,
+            target_node: None,
             close_after_response: AtomicBool::new(false),
             raw_sasl_tokens: AtomicBool::new(false),
             sasl_principal: std::sync::Mutex::new(None),
@@ -151,28 +161,102 @@ pub enum StackError {
     /// authorization rule: Kafka closes the connection.
     #[error("not authorized: {0}")]
     Denied(String),
+    /// Proxy mode: the upstream link failed; the client sees the connection close,
+    /// as it would had it been connected to that broker.
+    #[error("upstream: {0}")]
+    Upstream(String),
 }
 
 pub type Stack = codec::Codec<
-    trace::Trace<metrics::MetricsService<authenticate::Authenticate<authorize::Authorize<quota::Quota<Router>>>>>,
+    trace::Trace<
+        tenant::TenantService<
+            metrics::MetricsService<authenticate::Authenticate<authorize::Authorize<quota::Quota<Backend>>>>,
+        >,
+    >,
 >;
 
+/// What answers requests: the broker core, or the upstream cluster (proxy mode).
+#[derive(Clone)]
+pub enum Core {
+    Broker(Arc<Broker>),
+    Proxy(Arc<Proxy>),
+}
+
+impl Core {
+    pub fn config(&self) -> &Arc<Config> {
+        match self {
+            Core::Broker(b) => &b.config,
+            Core::Proxy(p) => &p.config,
+        }
+    }
+
+    fn tenants(&self) -> Arc<tenant::Tenants> {
+        match self {
+            Core::Broker(_) => Arc::default(),
+            Core::Proxy(p) => p.tenants.clone(),
+        }
+    }
+
+    fn topics(&self) -> Arc<dyn authorize::TopicDirectory> {
+        match self {
+            Core::Broker(b) => b.clone(),
+            Core::Proxy(p) => p.clone(),
+        }
+    }
+}
+
+/// The innermost service of a connection's stack.
+pub enum Backend {
+    Broker(Router),
+    Proxy(Forwarder),
+}
+
+impl tower::Service<Request> for Backend {
+    type Response = Response;
+    type Error = StackError;
+    type Future = BoxFuture<Result<Response, StackError>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), StackError>> {
+        match self {
+            Backend::Broker(r) => r.poll_ready(cx),
+            Backend::Proxy(f) => f.poll_ready(cx),
+        }
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match self {
+            Backend::Broker(r) => r.call(req),
+            Backend::Proxy(f) => f.call(req),
+        }
+    }
+}
+
 /// Builds the per-connection service: frames in, encoded response frames out.
+/// `table` is what the connection may ask for (the proxy's follows the upstream).
 pub fn build_stack(
-    broker: Arc<Broker>,
+    core: &Core,
     security: Arc<Security>,
     quotas: Arc<QuotaManager>,
     conn: Arc<ConnInfo>,
+    table: Arc<ApiTable>,
 ) -> Stack {
-    let sasl = broker.config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
+    let config = core.config();
+    let sasl = config.listeners.iter().find(|l| *l.name == *conn.listener).and_then(|l| l.sasl.as_ref());
     let authenticate = authenticate::AuthenticateLayer::new(security.clone(), conn.clone(), sasl);
-    let topics: Arc<dyn authorize::TopicDirectory> = broker.clone();
+    let topics = core.topics();
+    let backend = match core {
+        Core::Broker(b) => Backend::Broker(Router::new(b.clone(), security.clone(), quotas.clone())),
+        Core::Proxy(p) => {
+            Backend::Proxy(Forwarder::new(p.clone(), security.clone(), quotas.clone(), conn.clone(), table.clone()))
+        }
+    };
     tower::ServiceBuilder::new()
-        .layer(codec::CodecLayer::new(conn))
-        .layer(trace::TraceLayer::new(broker.config.log.slow_request_ms))
+        .layer(codec::CodecLayer::new(conn, table))
+        .layer(trace::TraceLayer::new(config.log.slow_request_ms))
+        .layer(tenant::TenantLayer::new(core.tenants(), topics.clone()))
         .layer(metrics::MetricsLayer::new(security.metrics.clone(), topics.clone()))
         .layer(authenticate)
         .layer(authorize::AuthorizeLayer::new(security.clone(), topics))
         .layer(quota::QuotaLayer::new(quotas.clone()))
-        .service(Router::new(broker, security, quotas))
+        .service(backend)
 }

@@ -1,13 +1,18 @@
 //! One client connection: read a frame, run it through the stack, write the
-//! response, in request order (Kafka's contract). Pipelined requests wait in the
+//! response, in request order (Kafka's contract).
+//!
+//! The broker handles one request at a time per connection, as Kafka does (appends
+//! from one producer connection must not race): pipelined requests wait in the
 //! socket buffer and the read buffer, as they do while a quota throttle mutes the
-//! connection.
+//! connection. The proxy keeps up to a bound of requests in flight: its stack hands
+//! each to the upstream in call order, and responses are written in that order.
 
 use super::frame::{read_frame, FrameError};
 use crate::middleware::ConnInfo;
 use bytes::Bytes;
+use std::collections::VecDeque;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tower::{Service, ServiceExt};
 
 /// Read buffer per connection: large enough to take a produce batch in few reads.
@@ -19,13 +24,19 @@ pub async fn serve<IO, S>(
     io: IO,
     mut svc: S,
     frame_bytes_max: u32,
+    in_flight_max: usize,
     mut shutdown: watch::Receiver<bool>,
     conn: &ConnInfo,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: Service<Bytes, Response = Option<Bytes>>,
-    S::Error: std::fmt::Display,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: std::fmt::Display + Send + 'static,
 {
+    if in_flight_max > 1 {
+        return serve_pipelined(io, svc, frame_bytes_max, in_flight_max, shutdown, conn).await;
+    }
     let conn_id = conn.id;
     let (r, mut w) = tokio::io::split(io);
     let mut r = BufReader::with_capacity(READ_BUFFER_BYTES, r);
@@ -88,6 +99,112 @@ pub async fn serve<IO, S>(
                 _ = tokio::time::sleep_until(until) => {}
             }
         }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// Reads frames on a task of its own (a frame half read must not be lost when the
+/// loop turns to a finished response), keeps up to `in_flight_max` requests in
+/// flight, and writes responses in request order.
+async fn serve_pipelined<IO, S>(
+    io: IO,
+    mut svc: S,
+    frame_bytes_max: u32,
+    in_flight_max: usize,
+    mut shutdown: watch::Receiver<bool>,
+    conn: &ConnInfo,
+) where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: Service<Bytes, Response = Option<Bytes>>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: std::fmt::Display + Send + 'static,
+{
+    let conn_id = conn.id;
+    let (r, mut w) = tokio::io::split(io);
+    let (frames_tx, mut frames) = mpsc::channel::<Result<Bytes, FrameError>>(1);
+    let reader = tokio::spawn(async move {
+        let mut r = BufReader::with_capacity(READ_BUFFER_BYTES, r);
+        loop {
+            let frame = read_frame(&mut r, frame_bytes_max).await;
+            let end = !matches!(frame, Ok(Some(_)));
+            let sent = match frame {
+                Ok(Some(f)) => frames_tx.send(Ok(f)).await,
+                Ok(None) => return,
+                Err(e) => frames_tx.send(Err(e)).await,
+            };
+            if end || sent.is_err() {
+                return;
+            }
+        }
+    });
+    // each response is awaited on a task so later ones progress meanwhile
+    let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Option<Bytes>, String>>> = VecDeque::new();
+    let mut reading = true;
+    let mut muted_until: Option<tokio::time::Instant> = None;
+    loop {
+        if !reading && in_flight.is_empty() {
+            break;
+        }
+        let may_read = reading && in_flight.len() < in_flight_max && muted_until.is_none();
+        tokio::select! {
+            biased;
+            _ = shutdown.changed(), if reading => { reading = false; }
+            done = async { in_flight.front_mut().expect("non-empty").await }, if !in_flight.is_empty() => {
+                in_flight.pop_front();
+                match done {
+                    Ok(Ok(Some(bytes))) => {
+                        if let Err(e) = async { w.write_all(&bytes).await?; w.flush().await }.await {
+                            tracing::debug!(conn = conn_id, error = %e, "write failed");
+                            break;
+                        }
+                        if conn.should_close() {
+                            break;
+                        }
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(conn = conn_id, error = %e, "closing connection");
+                        break;
+                    }
+                    Err(_) => break,
+                }
+                if let Some(until) = conn.take_mute() {
+                    muted_until = Some(until);
+                }
+            }
+            _ = async { tokio::time::sleep_until(muted_until.expect("muted")).await }, if muted_until.is_some() => {
+                muted_until = None;
+            }
+            frame = frames.recv(), if may_read => {
+                let frame = match frame {
+                    Some(Ok(f)) => f,
+                    Some(Err(FrameError::BadSize { size, max })) => {
+                        tracing::warn!(conn = conn_id, size, max, "frame size out of bounds; closing after the responses due");
+                        reading = false;
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(conn = conn_id, error = %e, "connection read ended");
+                        reading = false;
+                        continue;
+                    }
+                    None => { reading = false; continue; }
+                };
+                let fut = match svc.ready().await {
+                    Ok(svc) => svc.call(frame),
+                    Err(e) => {
+                        tracing::warn!(conn = conn_id, error = %e, "closing connection");
+                        break;
+                    }
+                };
+                in_flight.push_back(tokio::spawn(async move { fut.await.map_err(|e| e.to_string()) }));
+            }
+        }
+    }
+    reader.abort();
+    for t in in_flight {
+        t.abort();
     }
     let _ = w.shutdown().await;
 }

@@ -3,13 +3,13 @@
 //! gets its own error (INVALID_REQUEST for unknown entity types or keys, bad values,
 //! or keys the config file defines), as in Kafka.
 
-use super::{str_bytes, Ctx};
+use super::{str_bytes, Local};
 use crate::quota::{entity_from_wire, op_from_wire, Alteration, QuotaError};
 use kafka_protocol::messages::alter_client_quotas_request::EntryData as RequestEntry;
 use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData};
 use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
 
-pub fn handle(ctx: &Ctx<'_>, req: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
+pub fn handle(ctx: &Local<'_>, req: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
     let parsed: Vec<Result<Alteration, QuotaError>> = req.entries.iter().map(alteration).collect();
     let valid: Vec<Alteration> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
     let mut applied = ctx.quotas.alter(&valid, req.validate_only).into_iter();

@@ -2,14 +2,14 @@
 //! credentials, written to the store file. The rules live in `security::scram_admin`;
 //! the write (with fsync) runs on a blocking thread.
 
-use super::{str_bytes, Ctx};
+use super::{str_bytes, Local};
 use crate::broker::error::NONE;
 use crate::security::scram_admin::{self, Deletion, Upsertion};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};
 
-pub async fn handle(ctx: &Ctx<'_>, req: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
+pub async fn handle(ctx: &Local<'_>, req: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
     let deletions: Vec<Deletion> =
         req.deletions.into_iter().map(|d| Deletion { user: d.name.to_string(), mechanism: d.mechanism }).collect();
     let upsertions: Vec<Upsertion> = req

@@ -2,14 +2,14 @@
 //! adds the valid ones to the ACL store, which persists them before answering
 //! (SECURITY_DISABLED without an authorizer).
 
-use super::Ctx;
+use super::Local;
 use crate::security::acl::{AclBinding, WireAcl};
 use crate::security::acl_store::AclStoreError;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-pub fn handle(ctx: &Ctx<'_>, req: CreateAclsRequest) -> CreateAclsResponse {
+pub fn handle(ctx: &Local<'_>, req: CreateAclsRequest) -> CreateAclsResponse {
     if let Err(e) = ctx.security.acls.check_enabled() {
         let results = req.creations.iter().map(|_| error_result(&e)).collect();
         return CreateAclsResponse::default().with_results(results);

@@ -3,14 +3,14 @@
 //! removed from the file); a malformed filter is INVALID_REQUEST, as in Kafka, and
 //! without an authorizer every filter is SECURITY_DISABLED.
 
-use super::Ctx;
+use super::Local;
 use crate::security::acl::{AclBindingFilter, WireAcl};
 use crate::security::acl_store::AclStoreError;
 use kafka_protocol::messages::delete_acls_response::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
 use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-pub fn handle(ctx: &Ctx<'_>, req: DeleteAclsRequest) -> DeleteAclsResponse {
+pub fn handle(ctx: &Local<'_>, req: DeleteAclsRequest) -> DeleteAclsResponse {
     if let Err(e) = ctx.security.acls.check_enabled() {
         return DeleteAclsResponse::default()
             .with_filter_results(req.filters.iter().map(|_| error_result(&e)).collect());

@@ -2,13 +2,13 @@
 //! filter, grouped by resource pattern as Kafka answers. Without an authorizer the
 //! ACL APIs answer SECURITY_DISABLED, as in Kafka.
 
-use super::Ctx;
+use super::Local;
 use crate::security::acl::{AclBindingFilter, WireAcl};
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-pub fn handle(ctx: &Ctx<'_>, req: DescribeAclsRequest) -> DescribeAclsResponse {
+pub fn handle(ctx: &Local<'_>, req: DescribeAclsRequest) -> DescribeAclsResponse {
     if let Err(e) = ctx.security.acls.check_enabled() {
         return DescribeAclsResponse::default()
             .with_error_code(e.response_error().code())

@@ -2,12 +2,12 @@
 //! the filter, with their effective values. A bad filter is a top-level error
 //! (INVALID_REQUEST, or UNSUPPORTED_VERSION for an unknown entity type), as in Kafka.
 
-use super::{str_bytes, Ctx};
+use super::{str_bytes, Local};
 use crate::quota::filter_from_wire;
 use kafka_protocol::messages::describe_client_quotas_response::{EntityData, EntryData, ValueData};
 use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 
-pub fn handle(ctx: &Ctx<'_>, req: DescribeClientQuotasRequest) -> DescribeClientQuotasResponse {
+pub fn handle(ctx: &Local<'_>, req: DescribeClientQuotasRequest) -> DescribeClientQuotasResponse {
     let components: Vec<(String, i8, Option<String>)> = req
         .components
         .iter()

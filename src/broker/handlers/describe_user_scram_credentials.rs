@@ -1,7 +1,7 @@
 //! DescribeUserScramCredentials (KIP-554): each user's SCRAM mechanisms and iteration
 //! counts (never salts or keys). The rules live in `security::scram_admin`.
 
-use super::{str_bytes, Ctx};
+use super::{str_bytes, Local};
 use crate::broker::error::NONE;
 use crate::security::scram_admin;
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 };
 use kafka_protocol::messages::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
 
-pub fn handle(ctx: &Ctx<'_>, req: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
+pub fn handle(ctx: &Local<'_>, req: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
     let names: Option<Vec<String>> = req.users.map(|users| users.into_iter().map(|u| u.name.to_string()).collect());
     let results = scram_admin::describe(&ctx.security.credentials, names.as_deref())
         .into_iter()

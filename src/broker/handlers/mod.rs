@@ -42,9 +42,16 @@ use crate::quota::QuotaManager;
 use crate::security::{Principal, Security};
 use kafka_protocol::protocol::StrBytes;
 
-/// What every handler gets besides its request.
+/// What every handler gets besides its request: the broker, and what a gateway
+/// handler gets too (through `Deref`).
 pub struct Ctx<'a> {
     pub broker: &'a Broker,
+    pub local: Local<'a>,
+}
+
+/// What the handlers of gateway-owned state need (ApiVersions, SASL, ACLs, SCRAM
+/// users, client quotas): they serve the proxy as they serve the broker.
+pub struct Local<'a> {
     /// Credentials and ACLs (the SCRAM and ACL admin APIs manage them).
     pub security: &'a Security,
     /// Client quotas (the quota admin APIs manage them).
@@ -56,6 +63,13 @@ pub struct Ctx<'a> {
     pub version: i16,
     /// The request header's client id ("" when absent).
     pub client_id: &'a str,
+}
+
+impl<'a> std::ops::Deref for Ctx<'a> {
+    type Target = Local<'a>;
+    fn deref(&self) -> &Local<'a> {
+        &self.local
+    }
 }
 
 impl Ctx<'_> {

@@ -3,10 +3,10 @@
 //! ILLEGAL_SASL_STATE (SASL listeners handle the real exchange in
 //! `middleware::authenticate`).
 
-use super::Ctx;
+use super::Local;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
 
-pub fn handle(_ctx: &Ctx<'_>, _req: SaslHandshakeRequest) -> SaslHandshakeResponse {
+pub fn handle(_ctx: &Local<'_>, _req: SaslHandshakeRequest) -> SaslHandshakeResponse {
     SaslHandshakeResponse::default().with_error_code(ResponseError::IllegalSaslState.code())
 }
