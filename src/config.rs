@@ -773,7 +773,7 @@ mod tests {
 
     #[test]
     fn example_configs_load() {
-        for file in ["config/single-node.yaml", "config/secure.yaml"] {
+        for file in ["config/single-node.yaml", "config/secure.yaml", "config/proxy.yaml"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Config::load(Some(&path), no_env()).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
@@ -794,6 +794,33 @@ mod tests {
         assert!(err.contains("broker.ssl.principal.mapping.rules"), "{err}");
         let err = with("node_id: 1", "node_id: 1\nsuper_users: [admin]");
         assert!(err.contains("super_users[0]"), "{err}");
+    }
+
+    #[test]
+    fn proxy_settings_are_checked_with_their_key() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/proxy.yaml")).unwrap();
+        let ok = Config::from_yaml(&text, no_env()).unwrap();
+        let p = ok.proxy.as_ref().unwrap();
+        assert_eq!(p.addressing.len(), 1, "a single mapping is a list of one");
+        assert_eq!(p.addressing[0].first_port, Some(19100));
+        let with = |from: &str, to: &str| {
+            assert!(text.contains(from), "{from}");
+            Config::from_yaml(&text.replacen(from, to, 1), no_env()).unwrap_err().to_string()
+        };
+        let err = with("bootstrap: [\"localhost:9092\"]", "bootstrap: [\"localhost\"]");
+        assert!(err.contains("proxy.upstream.bootstrap[0]"), "{err}");
+        let err = with("    security: plaintext\n    #", "    security: sasl_ssl\n    #");
+        assert!(err.contains("proxy.upstream.tls"), "{err}");
+        let err = with("first_port: 19100", "first_port: 65530");
+        assert!(err.contains("proxy.addressing[0].first_port"), "{err}");
+        let err = with("mode: port", "mode: sni");
+        assert!(err.contains("proxy.addressing[0]"), "{err}");
+        let err = with("    nodes_max: 16", "    nodes_max: 16\n    colour: blue");
+        assert!(err.contains("proxy.addressing"), "{err}");
+        let tenants = "  virtual_clusters:\n    - { name: a, prefix: \"t.\", listener: EXTERNAL }\n    \
+                       - { name: b, prefix: \"t.x.\", principal: \"User:bob\" }\n";
+        let err = Config::from_yaml(&format!("{text}{tenants}"), no_env()).unwrap_err().to_string();
+        assert!(err.contains("proxy.virtual_clusters[1].prefix") && err.contains("overlaps"), "{err}");
     }
 
     #[test]
