@@ -60,7 +60,7 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
 
 /// The broker's ApiVersions body, generated from [`ROUTES`].
 pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
-    ApiTable::broker().api_versions_response(error_code)
+    ApiTable::broker_shared().api_versions_response(error_code)
 }
 
 /// What one connection may ask for: the broker's [`ROUTES`], or in proxy mode those
@@ -74,6 +74,12 @@ pub struct ApiTable {
 impl ApiTable {
     pub fn broker() -> ApiTable {
         ApiTable { routes: ROUTES.to_vec() }
+    }
+
+    /// The broker's table, built once and shared by every connection.
+    pub fn broker_shared() -> Arc<ApiTable> {
+        static TABLE: std::sync::LazyLock<Arc<ApiTable>> = std::sync::LazyLock::new(|| Arc::new(ApiTable::broker()));
+        TABLE.clone()
     }
 
     pub fn new(routes: Vec<(ApiKey, i16, i16)>) -> ApiTable {
@@ -110,6 +116,10 @@ pub struct Router {
 }
 
 impl Router {
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.security.metrics.clone()
+    }
+
     pub fn new(broker: Arc<Broker>, security: Arc<Security>, quotas: Arc<QuotaManager>) -> Router {
         Router { broker, security, quotas }
     }
@@ -126,15 +136,7 @@ impl Service<Request> for Router {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let (broker, security, quotas) = (self.broker.clone(), self.security.clone(), self.quotas.clone());
-        Box::pin(async move {
-            // the request's time before its handler, and in it (metrics)
-            let (api, started) = (req.api_key, std::time::Instant::now());
-            let queued = started.saturating_duration_since(req.received);
-            let metrics = security.metrics.clone();
-            let result = dispatch(broker, security, quotas, req).await;
-            metrics.observe_phases(api, queued, started.elapsed());
-            result
-        })
+        Box::pin(dispatch(broker, security, quotas, req))
     }
 }
 

@@ -356,7 +356,7 @@ impl Served {
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let (table, in_flight_max) = match &self.core {
-            Core::Broker(_) => (Arc::new(ApiTable::broker()), 1),
+            Core::Broker(_) => (ApiTable::broker_shared(), 1),
             Core::Proxy(p) => match p.table() {
                 Some(t) => (t, PROXY_IN_FLIGHT_MAX),
                 None => {

@@ -60,7 +60,7 @@ pub enum Decoded {
 /// Decodes one frame. Decoding runs under `catch_unwind`; allocation-failure
 /// aborts are handled by `crate::alloc` (see there).
 pub fn decode_frame(conn: &Arc<ConnInfo>, frame: Bytes) -> Result<Decoded, StackError> {
-    decode_frame_for(conn, &ApiTable::broker(), frame)
+    decode_frame_for(conn, &ApiTable::broker_shared(), frame)
 }
 
 /// Decodes one frame against a connection's API table (the proxy's is narrower).

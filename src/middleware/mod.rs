@@ -223,11 +223,18 @@ impl tower::Service<Request> for Backend {
         }
     }
 
+    /// Also splits the request's time into before its backend and in it (metrics).
     fn call(&mut self, req: Request) -> Self::Future {
-        match self {
-            Backend::Broker(r) => r.call(req),
-            Backend::Proxy(f) => f.call(req),
-        }
+        let (api, received, started) = (req.api_key, req.received, std::time::Instant::now());
+        let (fut, metrics) = match self {
+            Backend::Broker(r) => (r.call(req), r.metrics()),
+            Backend::Proxy(f) => (f.call(req), f.metrics()),
+        };
+        Box::pin(async move {
+            let result = fut.await;
+            metrics.observe_phases(api, started.saturating_duration_since(received), started.elapsed());
+            result
+        })
     }
 }
 

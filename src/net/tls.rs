@@ -111,3 +111,49 @@ fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, Tl
 fn pem_error(key: &str, path: &Path, e: rustls_pki_types::pem::Error) -> TlsError {
     TlsError::Pem { key: key.into(), path: path.into(), message: e.to_string() }
 }
+
+/// The file (or setting) a client TLS configuration problem is about, so that each
+/// caller can name it its own way (a CLI flag, a config key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTlsPart {
+    Ca,
+    Cert,
+    Key,
+    Protocols,
+}
+
+/// A rustls client configuration for connections gregor opens itself (the admin CLI,
+/// the proxy's upstream): trust `ca`, and present `identity` (certificate chain and
+/// key, PEM) when given.
+pub fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, (ClientTlsPart, String)> {
+    let certs = |path: &Path, part| -> Result<Vec<CertificateDer<'static>>, (ClientTlsPart, String)> {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| (part, format!("{}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err((part, format!("{}: no CERTIFICATE in the file", path.display())));
+        }
+        Ok(certs)
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in certs(ca, ClientTlsPart::Ca)? {
+        roots.add(cert).map_err(|e| (ClientTlsPart::Ca, format!("{}: {e}", ca.display())))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| (ClientTlsPart::Protocols, e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => {
+            let chain = certs(cert, ClientTlsPart::Cert)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| (ClientTlsPart::Key, format!("{}: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| (ClientTlsPart::Cert, e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}

@@ -44,6 +44,10 @@ impl Forwarder {
         Forwarder { proxy, security, quotas, conn, table, link: None }
     }
 
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.security.metrics.clone()
+    }
+
     fn forward(&mut self, req: Request) -> BoxFuture<Result<Response, StackError>> {
         let (api, version, correlation_id) = (req.api_key, req.api_version, req.header.correlation_id);
         // the upstream does not answer acks=0 produce; neither does the gateway
@@ -163,14 +167,10 @@ impl Service<Request> for Forwarder {
     /// Forwarding happens here, not in the returned future: requests reach the
     /// upstream in the order they were called, which pipelining relies on.
     fn call(&mut self, req: Request) -> Self::Future {
-        let (api, received) = (req.api_key, req.received);
-        let started = std::time::Instant::now();
-        let metrics = self.security.metrics.clone();
-        let fut = if LOCAL_APIS.contains(&api) { self.local(req) } else { self.forward(req) };
-        Box::pin(async move {
-            let result = fut.await;
-            metrics.observe_phases(api, started.saturating_duration_since(received), started.elapsed());
-            result
-        })
+        if LOCAL_APIS.contains(&req.api_key) {
+            self.local(req)
+        } else {
+            self.forward(req)
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! one upstream broker, pipelined, and hands each response back to its request.
 
 use super::config::UpstreamConfig;
+use crate::net::tls::ClientTlsPart;
 use crate::security::sasl::Mechanism;
 use crate::security::scram::{wipe, ScramMechanism};
 use crate::security::scram_client::ScramClient;
@@ -12,8 +13,7 @@ use kafka_protocol::messages::{
     SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes, VersionRange};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls_pki_types::pem::PemObject;
+use rustls::pki_types::ServerName;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,28 +63,17 @@ impl UpstreamSecurity {
         let tls = match &c.tls {
             None => None,
             Some(t) => {
-                let config_error = |key: &str, m: String| UpstreamError::Config { key: key.into(), message: m };
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in read_certs(&t.ca).map_err(|m| config_error("proxy.upstream.tls.ca", m))? {
-                    roots.add(cert).map_err(|e| config_error("proxy.upstream.tls.ca", e.to_string()))?;
-                }
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let builder = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| config_error("proxy.upstream.tls", e.to_string()))?
-                    .with_root_certificates(roots);
-                let config = match (&t.cert, &t.key) {
-                    (Some(cert), Some(key)) => {
-                        let chain = read_certs(cert).map_err(|m| config_error("proxy.upstream.tls.cert", m))?;
-                        let key = PrivateKeyDer::from_pem_file(key)
-                            .map_err(|e| config_error("proxy.upstream.tls.key", e.to_string()))?;
-                        builder
-                            .with_client_auth_cert(chain, key)
-                            .map_err(|e| config_error("proxy.upstream.tls.cert", e.to_string()))?
-                    }
-                    _ => builder.with_no_client_auth(),
-                };
-                Some((Arc::new(config), t.server_name.clone()))
+                let identity = t.cert.as_deref().zip(t.key.as_deref());
+                let config = crate::net::tls::client_config(&t.ca, identity).map_err(|(part, message)| {
+                    let key = match part {
+                        ClientTlsPart::Ca => "proxy.upstream.tls.ca",
+                        ClientTlsPart::Cert => "proxy.upstream.tls.cert",
+                        ClientTlsPart::Key => "proxy.upstream.tls.key",
+                        ClientTlsPart::Protocols => "proxy.upstream.tls",
+                    };
+                    UpstreamError::Config { key: key.into(), message }
+                })?;
+                Some((config, t.server_name.clone()))
             }
         };
         let sasl = match &c.sasl {
@@ -102,16 +91,6 @@ impl UpstreamSecurity {
         };
         Ok(UpstreamSecurity { tls, sasl, timeout: Duration::from_millis(c.connect_timeout_ms) })
     }
-}
-
-fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no CERTIFICATE in the file", path.display()));
-    }
-    Ok(certs)
 }
 
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}

@@ -14,17 +14,16 @@ pub mod parse;
 pub mod session;
 pub mod topics;
 
+use crate::net::tls::ClientTlsPart;
 use crate::security::credentials::{read_password_file, trim_newline};
 use crate::security::sasl::Mechanism;
 use clap::Args;
 use client::{ConnectOptions, SaslLogin};
 use error::AdminError;
 use output::{Outcome, OutputFormat};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use session::Session;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,36 +161,20 @@ impl ConnectArgs {
                 .find(|p| p.is_file())
                 .ok_or_else(|| usage("no system CA bundle found: give --ca-file"))?,
         };
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in read_certs(&ca_file, "--ca-file")? {
-            roots.add(cert).map_err(|e| usage(&format!("--ca-file {}: {e}", ca_file.display())))?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| usage(&format!("TLS: {e}")))?
-            .with_root_certificates(roots);
-        let config = match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => {
-                let chain = read_certs(cert, "--cert-file")?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| usage(&format!("--key-file {}: {e}", key.display())))?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| usage(&format!("--cert-file/--key-file: {e}")))?
-            }
-            _ => builder.with_no_client_auth(),
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            _ => None,
         };
-        Ok(Arc::new(config))
+        crate::net::tls::client_config(&ca_file, identity).map_err(|(part, message)| {
+            let flag = match part {
+                ClientTlsPart::Ca => "--ca-file",
+                ClientTlsPart::Cert => "--cert-file",
+                ClientTlsPart::Key => "--key-file",
+                ClientTlsPart::Protocols => "TLS:",
+            };
+            usage(&format!("{flag} {message}"))
+        })
     }
-}
-
-fn read_certs(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, AdminError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| usage(&format!("{flag} {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(usage(&format!("{flag} {}: no CERTIFICATE in the file", path.display())));
-    }
-    Ok(certs)
 }
 
 fn usage(message: &str) -> AdminError {
