@@ -33,6 +33,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "authorizer",
     "quotas",
     "proxy",
+    "cluster",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,9 @@ pub struct Config {
     /// Present: the process is a gateway in front of an upstream cluster.
     #[serde(default)]
     pub proxy: Option<crate::proxy::config::ProxyConfig>,
+    /// Present: this node is one of several, with a Raft metadata quorum.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     /// `GREGOR_…` variables that were not config overrides, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -315,6 +319,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// A multi-node cluster: the metadata quorum's voters and the listener that
+/// replicas fetch over.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Every node's controller endpoint as `node_id@host:port` (Kafka's
+    /// `controller.quorum.voters`); this node's entry is where it listens.
+    pub voters: Vec<String>,
+    /// Where this node's controller endpoint binds, when not its voter address
+    /// (default: that address if it is an IP, else every interface on its port).
+    pub controller_bind: Option<SocketAddr>,
+    /// The listener followers fetch from (default: the first listener). It must be
+    /// plaintext for now.
+    pub inter_broker_listener: Option<String>,
+}
+
 /// Broker settings, by Kafka's names, with Kafka's defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -387,6 +407,31 @@ pub struct BrokerConfig {
     /// Length of one quota sample.
     #[serde(rename = "quota.window.size.seconds")]
     pub quota_window_size_seconds: i32,
+    /// Rack of this broker: replicas of a partition are spread over racks.
+    #[serde(rename = "broker.rack")]
+    pub broker_rack: Option<String>,
+    /// A follower that has not caught up for this long leaves the ISR.
+    #[serde(rename = "replica.lag.time.max.ms")]
+    pub replica_lag_time_max_ms: i64,
+    /// Longest a follower's fetch waits at the leader for new records.
+    #[serde(rename = "replica.fetch.wait.max.ms")]
+    pub replica_fetch_wait_max_ms: i32,
+    #[serde(rename = "replica.fetch.max.bytes")]
+    pub replica_fetch_max_bytes: i32,
+    /// Elect a replica outside the ISR when no ISR member is alive (may lose data).
+    #[serde(rename = "unclean.leader.election.enable")]
+    pub unclean_leader_election_enable: bool,
+    #[serde(rename = "auto.leader.rebalance.enable")]
+    pub auto_leader_rebalance_enable: bool,
+    #[serde(rename = "leader.imbalance.check.interval.seconds")]
+    pub leader_imbalance_check_interval_seconds: u64,
+    #[serde(rename = "broker.heartbeat.interval.ms")]
+    pub broker_heartbeat_interval_ms: u64,
+    /// A broker whose heartbeats stop for this long is fenced.
+    #[serde(rename = "broker.session.timeout.ms")]
+    pub broker_session_timeout_ms: u64,
+    #[serde(rename = "offsets.topic.replication.factor")]
+    pub offsets_topic_replication_factor: i16,
 }
 
 impl Default for BrokerConfig {
@@ -422,6 +467,16 @@ impl Default for BrokerConfig {
             connection_failed_authentication_delay_ms: 100,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
+            broker_rack: None,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_max_bytes: 1_048_576,
+            unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            broker_heartbeat_interval_ms: 2_000,
+            broker_session_timeout_ms: 9_000,
+            offsets_topic_replication_factor: 3,
         }
     }
 }
@@ -514,7 +569,50 @@ impl Config {
         if self.limits.connections_max == 0 {
             return Err(key_error("limits.connections_max", "must be ≥ 1"));
         }
+        self.validate_cluster()?;
         self.broker.validate()
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let Some(c) = &self.cluster else {
+            if self.broker.default_replication_factor != 1 {
+                return Err(key_error(
+                    "broker.default.replication.factor",
+                    "a single node can only hold replication factor 1 (add a `cluster:` section for more)",
+                ));
+            }
+            return Ok(());
+        };
+        if self.proxy.is_some() {
+            return Err(key_error("cluster", "a gateway (`proxy:`) is not a cluster member"));
+        }
+        let voters =
+            crate::cluster::parse_voters(&c.voters).map_err(|(i, m)| key_error(&format!("cluster.voters[{i}]"), m))?;
+        if voters.is_empty() {
+            return Err(key_error("cluster.voters", "at least one voter is required"));
+        }
+        if !voters.contains_key(&(self.node_id as u64)) {
+            return Err(key_error("cluster.voters", format!("does not list this node (node_id {})", self.node_id)));
+        }
+        if let Some(name) = &c.inter_broker_listener {
+            match self.listeners.iter().find(|l| &l.name == name) {
+                None => return Err(key_error("cluster.inter_broker_listener", format!("no listener is named {name}"))),
+                Some(l) if l.security != SecurityProtocol::Plaintext => {
+                    return Err(key_error("cluster.inter_broker_listener", "must be a plaintext listener for now"))
+                }
+                Some(_) => {}
+            }
+        }
+        if self.broker.broker_session_timeout_ms <= self.broker.broker_heartbeat_interval_ms {
+            return Err(key_error("broker.broker.session.timeout.ms", "must be > broker.heartbeat.interval.ms"));
+        }
+        Ok(())
+    }
+
+    /// The listener replicas fetch over.
+    pub fn inter_broker_listener(&self) -> &ListenerConfig {
+        let name = self.cluster.as_ref().and_then(|c| c.inter_broker_listener.as_deref());
+        name.and_then(|n| self.listeners.iter().find(|l| l.name == n)).unwrap_or(&self.listeners[0])
     }
 }
 
@@ -613,6 +711,13 @@ impl BrokerConfig {
             ("producer.id.expiration.ms", self.producer_id_expiration_ms),
             ("quota.window.num", self.quota_window_num as i64),
             ("quota.window.size.seconds", self.quota_window_size_seconds as i64),
+            ("replica.lag.time.max.ms", self.replica_lag_time_max_ms),
+            ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms as i64),
+            ("replica.fetch.max.bytes", self.replica_fetch_max_bytes as i64),
+            ("leader.imbalance.check.interval.seconds", self.leader_imbalance_check_interval_seconds as i64),
+            ("broker.heartbeat.interval.ms", self.broker_heartbeat_interval_ms as i64),
+            ("broker.session.timeout.ms", self.broker_session_timeout_ms as i64),
+            ("offsets.topic.replication.factor", self.offsets_topic_replication_factor as i64),
         ];
         for (key, v) in positive {
             if v < 1 {
@@ -624,12 +729,6 @@ impl BrokerConfig {
         }
         if self.log_index_interval_bytes < 0 {
             return Err(key_error("broker.log.index.interval.bytes", "must be ≥ 0"));
-        }
-        if self.default_replication_factor != 1 {
-            return Err(key_error(
-                "broker.default.replication.factor",
-                "a single node can only hold replication factor 1",
-            ));
         }
         if self.group_max_session_timeout_ms < self.group_min_session_timeout_ms {
             return Err(key_error("broker.group.max.session.timeout.ms", "must be ≥ group.min.session.timeout.ms"));

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod alloc;
 pub mod broker;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod log;
 pub mod metrics;

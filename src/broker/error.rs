@@ -48,6 +48,14 @@ pub enum BrokerError {
     Storage(String),
     #[error("{0}")]
     ResourceNotFound(String),
+    #[error("this broker is not the leader of the partition")]
+    NotLeaderOrFollower,
+    #[error("{0}")]
+    NotEnoughReplicasAfterAppend(String),
+    #[error("{0}")]
+    RequestTimedOut(String),
+    #[error("{0}")]
+    NotController(String),
 }
 
 impl BrokerError {
@@ -84,6 +92,10 @@ impl BrokerError {
             },
             Storage(_) => ResponseError::KafkaStorageError,
             ResourceNotFound(_) => ResponseError::ResourceNotFound,
+            NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            NotEnoughReplicasAfterAppend(_) => ResponseError::NotEnoughReplicasAfterAppend,
+            RequestTimedOut(_) => ResponseError::RequestTimedOut,
+            NotController(_) => ResponseError::NotController,
         }
     }
 

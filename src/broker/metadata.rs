@@ -81,14 +81,14 @@ impl Broker {
             let settings = config.log_settings(&self.config.broker);
             let mut parts = Vec::with_capacity(t.partitions as usize);
             for i in 0..t.partitions {
-                parts.push(Arc::new(Partition::open(
+                parts.push(Some(Arc::new(Partition::open(
                     &self.partition_dir(&t.name, i),
                     i,
                     settings,
                     clean,
                     self.node_id(),
                     now_ms(),
-                )?));
+                )?)));
             }
             topics.insert(
                 t.name.clone(),
@@ -145,17 +145,17 @@ impl Broker {
         topic: &str,
         range: std::ops::Range<i32>,
         settings: crate::log::LogSettings,
-    ) -> Result<Vec<Arc<Partition>>, BrokerError> {
+    ) -> Result<Vec<Option<Arc<Partition>>>, BrokerError> {
         range
             .map(|i| {
-                Ok(Arc::new(Partition::open(
+                Ok(Some(Arc::new(Partition::open(
                     &self.partition_dir(topic, i),
                     i,
                     settings,
                     true,
                     self.node_id(),
                     now_ms(),
-                )?))
+                )?)))
             })
             .collect()
     }
@@ -180,6 +180,18 @@ impl Broker {
                 "Number of partitions must be in [1, {PARTITIONS_PER_TOPIC_MAX}], got {}",
                 t.partitions
             )));
+        }
+        if let Some(cluster) = self.cluster.get() {
+            let image = cluster.image();
+            match &t.assignments {
+                Some(a) => check_cluster_assignments(&image, a)?,
+                None => {
+                    image
+                        .assign(t.partitions, t.replication_factor, 0)
+                        .map_err(BrokerError::InvalidReplicationFactor)?;
+                }
+            }
+            return TopicConfig::from_pairs(t.configs.iter().copied());
         }
         match &t.assignments {
             Some(a) => self.check_assignments(a)?,
@@ -210,12 +222,22 @@ impl Broker {
     pub fn create_topic(&self, t: &NewTopic<'_>) -> Result<Arc<Topic>, BrokerError> {
         let _guard = self.metadata_lock.lock().expect("lock");
         let config = self.check_new_topic(t)?;
+        if let Some(cluster) = self.cluster.get() {
+            let assignments = match &t.assignments {
+                Some(a) => a.clone(),
+                None => cluster
+                    .image()
+                    .assign(t.partitions, t.replication_factor, spread_start(t.name))
+                    .map_err(BrokerError::InvalidReplicationFactor)?,
+            };
+            return self.propose_topic(t.name, config, assignments);
+        }
         let count = t.assignments.as_ref().map_or(t.partitions, |a| a.len() as i32);
         let settings = config.log_settings(&self.config.broker);
         let mut parts = Vec::with_capacity(count as usize);
         for i in 0..count {
             let dir = self.partition_dir(t.name, i);
-            parts.push(Arc::new(Partition::open(&dir, i, settings, true, self.node_id(), now_ms())?));
+            parts.push(Some(Arc::new(Partition::open(&dir, i, settings, true, self.node_id(), now_ms())?)));
         }
         let topic = Arc::new(Topic {
             name: t.name.to_string(),
@@ -245,6 +267,14 @@ impl Broker {
             return Ok(t);
         }
         let config = TopicConfig { overrides: configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        if let Some(cluster) = self.cluster.get() {
+            let image = cluster.image();
+            let rf = self.config.broker.offsets_topic_replication_factor.min(image.live_brokers().count() as i16);
+            let assignments = image
+                .assign(partitions, rf.max(1), spread_start(name))
+                .map_err(BrokerError::InvalidReplicationFactor)?;
+            return self.propose_topic(name, config, assignments);
+        }
         let settings = config.log_settings(&self.config.broker);
         let parts = self.open_new_partitions(name, 0..partitions, settings)?;
         let topic = Arc::new(Topic {
@@ -277,6 +307,12 @@ impl Broker {
     /// Removes a topic from the registry and deletes its data.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, BrokerError> {
         let _guard = self.metadata_lock.lock().expect("lock");
+        if let Some(cluster) = self.cluster.get() {
+            let cmd = crate::cluster::image::Command::DeleteTopic { name: name.to_string() };
+            propose(cluster, cmd)?;
+            self.remove_local_topic(name);
+            return Ok(Uuid::nil());
+        }
         let topic = self.topics.write().expect("lock").remove(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         if let Err(e) = self.persist() {
             self.topics.write().expect("lock").insert(name.to_string(), topic);
@@ -328,7 +364,29 @@ impl Broker {
                     a.len()
                 )));
             }
-            self.check_assignments(a)?;
+            match self.cluster.get() {
+                Some(c) => check_cluster_assignments(&c.image(), a)?,
+                None => self.check_assignments(a)?,
+            }
+        }
+        if let Some(cluster) = self.cluster.get() {
+            let image = cluster.image();
+            let rf = image.topics.get(name).and_then(|t| t.partitions.first()).map_or(1, |p| p.replicas.len() as i16);
+            let assignments = match assignments {
+                Some(a) => a.to_vec(),
+                None => image
+                    .assign(count - current, rf, spread_start(name) + current as usize)
+                    .map_err(BrokerError::InvalidReplicationFactor)?,
+            };
+            if validate_only {
+                return Ok(());
+            }
+            let cmd = crate::cluster::image::Command::CreatePartitions { name: name.to_string(), assignments };
+            propose(cluster, cmd)?;
+            if let Some(t) = cluster.image().topics.get(name) {
+                self.cluster_topic(name, t)?;
+            }
+            return Ok(());
         }
         if validate_only {
             return Ok(());
@@ -358,6 +416,15 @@ impl Broker {
     }
 
     fn install_topic_config(&self, topic: &Topic, next: TopicConfig) -> Result<(), BrokerError> {
+        if let Some(cluster) = self.cluster.get() {
+            let cmd =
+                crate::cluster::image::Command::SetTopicConfig { name: topic.name.clone(), configs: next.overrides };
+            propose(cluster, cmd)?;
+            if let Some(t) = cluster.image().topics.get(&topic.name) {
+                self.cluster_topic(&topic.name, t)?;
+            }
+            return Ok(());
+        }
         let settings = next.log_settings(&self.config.broker);
         *topic.config.write().expect("lock") = next;
         for p in topic.partitions() {
@@ -402,6 +469,148 @@ impl Broker {
             return Ok(());
         }
         self.install_topic_config(&topic, next)
+    }
+}
+
+/// Commits a metadata change through the controller (blocking: admin paths only).
+fn propose(cluster: &crate::cluster::Cluster, cmd: crate::cluster::image::Command) -> Result<(), BrokerError> {
+    use crate::cluster::image::{Outcome, Rejection};
+    match cluster.propose_blocking(cmd) {
+        Ok(Outcome::Applied) => Ok(()),
+        Ok(Outcome::Rejected(Rejection::TopicExists(t))) => Err(BrokerError::TopicAlreadyExists(t)),
+        Ok(Outcome::Rejected(Rejection::UnknownTopic(_))) => Err(BrokerError::UnknownTopicOrPartition),
+        Ok(Outcome::Rejected(other)) => Err(BrokerError::InvalidRequest(other.to_string())),
+        Err(e) => Err(BrokerError::NotController(e.to_string())),
+    }
+}
+
+/// Where a topic's round-robin placement starts, so that topics spread their leaders.
+fn spread_start(name: &str) -> usize {
+    crc32c::crc32c(name.as_bytes()) as usize
+}
+
+fn check_cluster_assignments(
+    image: &crate::cluster::image::Image,
+    assignments: &[Vec<i32>],
+) -> Result<(), BrokerError> {
+    for replicas in assignments {
+        let mut sorted = replicas.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if replicas.is_empty() || sorted.len() != replicas.len() {
+            return Err(BrokerError::InvalidReplicaAssignment(format!(
+                "replica assignment {replicas:?} is empty or repeats a broker"
+            )));
+        }
+        if let Some(b) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
+            return Err(BrokerError::InvalidReplicaAssignment(format!("broker {b} is not registered")));
+        }
+    }
+    Ok(())
+}
+
+/// A cluster member's local copy of the topics the metadata image holds.
+impl Broker {
+    fn propose_topic(
+        &self,
+        name: &str,
+        config: TopicConfig,
+        assignments: Vec<Vec<i32>>,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        let cluster = self.cluster.get().expect("cluster mode");
+        let cmd = crate::cluster::image::Command::CreateTopic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            configs: config.overrides,
+            assignments,
+        };
+        propose(cluster, cmd)?;
+        let image = cluster.image();
+        let t = image.topics.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        tracing::info!(topic = name, partitions = t.partitions.len(), id = %t.id, "topic created");
+        self.cluster_topic(name, t)
+    }
+
+    /// The local topic for an image entry, created (or re-created, when the name now
+    /// stands for a new topic id) as needed, with the image's configs.
+    pub(crate) fn cluster_topic(
+        &self,
+        name: &str,
+        t: &crate::cluster::image::TopicImage,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        if let Some(local) = self.topic(name) {
+            if local.id == t.id {
+                if local.config().overrides != t.configs {
+                    let next = TopicConfig { overrides: t.configs.clone() };
+                    let settings = next.log_settings(&self.config.broker);
+                    *local.config.write().expect("lock") = next;
+                    for p in local.partitions() {
+                        p.set_settings(settings);
+                    }
+                }
+                return Ok(local);
+            }
+            self.remove_local_topic(name);
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: t.id,
+            config: RwLock::new(TopicConfig { overrides: t.configs.clone() }),
+            partitions: RwLock::new(vec![None; t.partitions.len()]),
+        });
+        self.topics.write().expect("lock").insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    /// This node's replica of a partition, opened (with recovery) on first use.
+    pub(crate) fn cluster_partition(&self, topic: &Topic, index: i32) -> Result<Arc<Partition>, BrokerError> {
+        if let Some(p) = topic.partition(index) {
+            return Ok(p);
+        }
+        let settings = topic.config().log_settings(&self.config.broker);
+        let dir = self.partition_dir(&topic.name, index);
+        let p =
+            Arc::new(Partition::open_replica(&dir, index, settings, self.recovered_clean, self.node_id(), now_ms())?);
+        let mut parts = topic.partitions.write().expect("lock");
+        let i = index as usize;
+        if parts.len() <= i {
+            parts.resize(i + 1, None);
+        }
+        Ok(parts[i].get_or_insert(p).clone())
+    }
+
+    /// Deletes local topics the image no longer has.
+    pub(crate) fn remove_topics_not_in(&self, image: &crate::cluster::image::Image) {
+        let gone: Vec<String> = self
+            .topics
+            .read()
+            .expect("lock")
+            .values()
+            .filter(|t| image.topics.get(&t.name).is_none_or(|i| i.id != t.id))
+            .map(|t| t.name.clone())
+            .collect();
+        for name in gone {
+            self.remove_local_topic(&name);
+        }
+    }
+
+    fn remove_local_topic(&self, name: &str) {
+        let Some(topic) = self.topics.write().expect("lock").remove(name) else { return };
+        let count = topic.partition_count();
+        drop(topic);
+        for i in 0..count {
+            let dir = self.partition_dir(name, i);
+            if !dir.exists() {
+                continue;
+            }
+            let doomed = self.data_dir.join(format!("{name}-{i}.{}-delete", Uuid::new_v4().simple()));
+            if std::fs::rename(&dir, &doomed).is_ok() {
+                if let Err(e) = std::fs::remove_dir_all(&doomed) {
+                    tracing::warn!(dir = %doomed.display(), error = %e, "could not remove deleted partition data");
+                }
+            }
+        }
+        tracing::info!(topic = name, "topic deleted");
     }
 }
 

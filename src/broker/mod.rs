@@ -33,16 +33,18 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     config: RwLock<TopicConfig>,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    /// By index; `None` where this node holds no replica (clusters only).
+    partitions: RwLock<Vec<Option<Arc<Partition>>>>,
 }
 
 impl Topic {
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.read().expect("lock").get(i).cloned())
+        usize::try_from(index).ok().and_then(|i| self.partitions.read().expect("lock").get(i).cloned().flatten())
     }
 
+    /// The replicas this node holds.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().expect("lock").clone()
+        self.partitions.read().expect("lock").iter().flatten().cloned().collect()
     }
 
     pub fn partition_count(&self) -> i32 {
@@ -134,6 +136,8 @@ pub struct Broker {
     /// Where each listener really bound (port 0 in the config picks one); used when
     /// a listener has no `advertised` address.
     bound: RwLock<BTreeMap<String, std::net::SocketAddr>>,
+    /// Set in a cluster: the metadata quorum this broker is a member of.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Consumer groups and committed offsets.
     pub groups: group::GroupCoordinator,
     /// Producer ids for idempotent producers.
@@ -161,12 +165,16 @@ impl Broker {
             appended,
             recovered_clean: clean,
             bound: RwLock::new(BTreeMap::new()),
+            cluster: std::sync::OnceLock::new(),
             groups: group::GroupCoordinator::new(&config.broker),
             producer_ids: producer_ids::ProducerIds::open(&config.data_dir)?,
             config,
         };
-        broker.load_topics(clean)?;
-        broker.groups.restore(&broker, now_ms())?;
+        if broker.config.cluster.is_none() {
+            // a cluster member's topics come from the metadata quorum instead
+            broker.load_topics(clean)?;
+            broker.groups.restore(&broker, now_ms())?;
+        }
         tracing::info!(
             clean_shutdown = clean,
             topics = broker.topics.read().expect("lock").len(),

@@ -15,6 +15,18 @@ use std::sync::Mutex;
 
 /// The file Kafka uses to record at which offset each leader epoch began.
 const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
+/// This replica's high watermark, so that a restarted replica does not expose
+/// records it never knew to be committed.
+const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark-checkpoint";
+
+/// A replica's role as the controller last set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
 
 pub struct Partition {
     pub index: i32,
@@ -24,6 +36,13 @@ pub struct Partition {
 struct Inner {
     log: Log,
     state: ReplicaState,
+    /// (leader epoch, first offset written in it), ascending: Kafka's epoch cache.
+    epochs: Vec<(i32, i64)>,
+    /// The HW last written to the high-watermark checkpoint.
+    checkpointed_hw: i64,
+    /// Set when this follower's leader changed: it must find where its log diverges
+    /// from the new leader's (OffsetForLeaderEpoch) before fetching.
+    needs_truncation: bool,
     /// Idempotent-producer state, rebuilt from snapshot + log at open.
     producers: ProducerStates,
 }
@@ -65,12 +84,237 @@ impl Partition {
     ) -> Result<Partition, BrokerError> {
         let log = Log::open(dir, settings, clean_shutdown, now_ms)?;
         let producers = load_producer_state(dir, &log, now_ms)?;
-        let leader_epoch = 0;
-        write_epoch_checkpoint(dir, leader_epoch, log.log_start_offset())
-            .map_err(|e| BrokerError::Storage(format!("{}: {e}", dir.display())))?;
+        let storage = |e: std::io::Error| BrokerError::Storage(format!("{}: {e}", dir.display()));
+        let mut epochs = read_epoch_checkpoint(dir).map_err(storage)?;
+        let leader_epoch = epochs.last().map_or(0, |e| e.0);
+        if epochs.is_empty() {
+            epochs.push((leader_epoch, log.log_start_offset()));
+            write_epoch_checkpoint(dir, &epochs).map_err(storage)?;
+        }
         let leo = log.log_end_offset();
         let state = ReplicaState::new_leader(node_id, leader_epoch, vec![node_id], vec![node_id], leo, leo, now_ms);
-        Ok(Partition { index, inner: Mutex::new(Inner { log, state, producers }) })
+        let inner = Inner { log, state, producers, epochs, checkpointed_hw: leo, needs_truncation: false };
+        Ok(Partition { index, inner: Mutex::new(inner) })
+    }
+
+    /// Opens a replica of a cluster partition. It leads or follows once the
+    /// controller says which (`become_leader`, `become_follower`); until then it
+    /// follows nobody. Its HW is the checkpointed one, never past its log end.
+    pub fn open_replica(
+        dir: &Path,
+        index: i32,
+        settings: LogSettings,
+        clean_shutdown: bool,
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<Partition, BrokerError> {
+        let log = Log::open(dir, settings, clean_shutdown, now_ms)?;
+        let producers = load_producer_state(dir, &log, now_ms)?;
+        let storage = |e: std::io::Error| BrokerError::Storage(format!("{}: {e}", dir.display()));
+        let mut epochs = read_epoch_checkpoint(dir).map_err(storage)?;
+        let leo = log.log_end_offset();
+        epochs.retain(|(_, start)| *start <= leo);
+        let hw = std::fs::read_to_string(dir.join(HIGH_WATERMARK_CHECKPOINT))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(log.log_start_offset())
+            .clamp(log.log_start_offset(), leo);
+        let state = ReplicaState::new_follower(node_id, -1, -1, vec![], vec![], leo, hw);
+        let inner = Inner { log, state, producers, epochs, checkpointed_hw: hw, needs_truncation: true };
+        Ok(Partition { index, inner: Mutex::new(inner) })
+    }
+
+    pub fn role(&self) -> Role {
+        let g = self.lock();
+        Role {
+            leader_id: g.state.leader_id(),
+            leader_epoch: g.state.leader_epoch(),
+            replicas: g.state.replicas().to_vec(),
+            isr: g.state.isr().to_vec(),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.lock().state.is_leader()
+    }
+
+    /// Leads from `epoch` on: the epoch starts at the current log end.
+    pub fn become_leader(&self, node_id: i32, epoch: i32, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) {
+        let mut g = self.lock();
+        let leo = g.log.log_end_offset();
+        let hw = g.state.high_watermark();
+        g.state = ReplicaState::new_leader(node_id, epoch, replicas, isr, leo, hw, now_ms);
+        g.needs_truncation = false;
+        if g.epochs.last().is_none_or(|(e, _)| *e < epoch) {
+            g.epochs.push((epoch, leo));
+            let dir = g.log.dir().to_path_buf();
+            if let Err(e) = write_epoch_checkpoint(&dir, &g.epochs) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot write the leader-epoch checkpoint");
+            }
+        }
+        tracing::info!(dir = %g.log.dir().display(), epoch, log_end = leo, high_watermark = hw, "leading");
+    }
+
+    /// Follows `leader` (-1: nobody yet) at `epoch`; fetching waits for truncation.
+    pub fn become_follower(&self, node_id: i32, leader: i32, epoch: i32, replicas: Vec<i32>, isr: Vec<i32>) {
+        let mut g = self.lock();
+        let leo = g.log.log_end_offset();
+        let hw = g.state.high_watermark();
+        g.state = ReplicaState::new_follower(node_id, leader, epoch, replicas, isr, leo, hw);
+        g.needs_truncation = true;
+    }
+
+    /// Same leader and epoch, new replica set or ISR.
+    pub fn set_membership(&self, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) -> bool {
+        self.lock().state.set_membership(replicas, isr, now_ms)
+    }
+
+    pub fn needs_truncation(&self) -> bool {
+        self.lock().needs_truncation
+    }
+
+    /// The latest epoch this replica holds records of (or started leading), -1 if none.
+    pub fn last_epoch(&self) -> i32 {
+        self.lock().epochs.last().map_or(-1, |e| e.0)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch ≤ `epoch` this replica knows, and the
+    /// offset where it ended (the next epoch's start, or the log end for the latest).
+    pub fn epoch_end_offset(&self, epoch: i32) -> (i32, i64) {
+        let g = self.lock();
+        epoch_end(&g.epochs, epoch, g.log.log_end_offset())
+    }
+
+    /// Cuts the log at `offset` (a divergent tail, or an unclean leader's past) and
+    /// rebuilds what depends on the tail: the epoch cache and producer state.
+    pub fn truncate_to(&self, offset: i64, now_ms: i64) -> Result<(), BrokerError> {
+        let mut g = self.lock();
+        let leo = g.log.log_end_offset();
+        if offset < leo {
+            tracing::info!(dir = %g.log.dir().display(), from = leo, to = offset, "truncating a divergent tail");
+            g.log.truncate_to(offset)?;
+            let leo = g.log.log_end_offset();
+            g.epochs.retain(|(_, start)| *start < leo);
+            let dir = g.log.dir().to_path_buf();
+            write_epoch_checkpoint(&dir, &g.epochs).map_err(|e| BrokerError::Storage(e.to_string()))?;
+            g.producers = load_producer_state(&dir, &g.log, now_ms)?;
+            g.state.on_truncate(leo);
+        }
+        g.needs_truncation = false;
+        Ok(())
+    }
+
+    /// Appends what the leader sent (offsets as the leader assigned them).
+    pub fn append_as_follower(&self, records: &Bytes, now_ms: i64) -> Result<usize, BrokerError> {
+        let headers = crate::log::batch::split_and_validate(records, usize::MAX)?;
+        let mut g = self.lock();
+        let leo = g.log.log_end_offset();
+        // a fetch may start inside a batch the follower already has: skip whole batches below its end
+        let mut skip = 0;
+        let mut first = 0;
+        for h in &headers {
+            if h.last_offset() < leo {
+                skip += h.size_bytes();
+                first += 1;
+            } else {
+                break;
+            }
+        }
+        let headers = &headers[first..];
+        if headers.is_empty() {
+            return Ok(0);
+        }
+        if headers[0].base_offset != leo {
+            return Err(BrokerError::CorruptMessage(format!(
+                "leader sent offset {} but this replica's log ends at {leo}",
+                headers[0].base_offset
+            )));
+        }
+        let records = records.slice(skip..);
+        g.log.append_as_follower(&records, headers, now_ms)?;
+        let mut epochs_changed = false;
+        for h in headers {
+            if g.epochs.last().is_none_or(|(e, _)| *e < h.partition_leader_epoch) {
+                g.epochs.push((h.partition_leader_epoch, h.base_offset));
+                epochs_changed = true;
+            }
+            if h.producer_id >= 0 {
+                let meta = BatchMeta {
+                    first_seq: h.base_sequence,
+                    last_seq: h.last_sequence(),
+                    first_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                    max_timestamp: h.max_timestamp,
+                };
+                if g.producers.get(h.producer_id).is_none_or(|e| h.producer_epoch >= e.epoch) {
+                    g.producers.record(h.producer_id, h.producer_epoch, meta, now_ms);
+                }
+            }
+        }
+        if epochs_changed {
+            let dir = g.log.dir().to_path_buf();
+            write_epoch_checkpoint(&dir, &g.epochs).map_err(|e| BrokerError::Storage(e.to_string()))?;
+        }
+        let leo = g.log.log_end_offset();
+        g.state.on_follower_append(leo);
+        Ok(records.len())
+    }
+
+    /// A follower learnt its leader's HW. Returns whether its own moved.
+    pub fn follower_high_watermark(&self, hw: i64) -> bool {
+        self.lock().state.on_leader_high_watermark(hw)
+    }
+
+    /// A follower's fetch, served by the leader: records up to the log end (not
+    /// the HW), and the follower's progress recorded. Returns the read and whether
+    /// the HW moved.
+    pub fn read_for_follower(
+        &self,
+        replica: i32,
+        offset: i64,
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<(PartitionRead, bool), BrokerError> {
+        let mut g = self.lock();
+        if !g.state.is_leader() {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
+        let leo = g.log.log_end_offset();
+        if offset > leo || offset < g.log.log_start_offset() {
+            return Err(BrokerError::OffsetOutOfRange { offset, log_start: g.log.log_start_offset(), log_end: leo });
+        }
+        let moved = g.state.on_follower_fetch(replica, offset, now_ms);
+        let offsets = offsets_of(&g);
+        let read = g.log.read(offset, max_bytes, leo, true)?;
+        Ok((PartitionRead { records: read.records, offsets }, moved))
+    }
+
+    /// Leader: ISR members that fell behind, and caught-up replicas outside it.
+    pub fn isr_candidates(&self, now_ms: i64, lag_max_ms: i64) -> Option<(i32, Vec<i32>, Vec<i32>, Vec<i32>)> {
+        let g = self.lock();
+        if !g.state.is_leader() {
+            return None;
+        }
+        let lagging = g.state.lagging_isr_members(now_ms, lag_max_ms);
+        let ready = g.state.caught_up_outside_isr();
+        Some((g.state.leader_epoch(), g.state.isr().to_vec(), lagging, ready))
+    }
+
+    /// Writes the HW checkpoint when it moved since the last one.
+    pub fn checkpoint_high_watermark(&self) {
+        let mut g = self.lock();
+        let hw = g.state.high_watermark();
+        if hw == g.checkpointed_hw {
+            return;
+        }
+        let dir = g.log.dir().to_path_buf();
+        let tmp = dir.join(format!("{HIGH_WATERMARK_CHECKPOINT}.tmp"));
+        let write = std::fs::write(&tmp, hw.to_string())
+            .and_then(|_| std::fs::rename(&tmp, dir.join(HIGH_WATERMARK_CHECKPOINT)));
+        match write {
+            Ok(()) => g.checkpointed_hw = hw,
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot write the high-watermark checkpoint"),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -98,6 +342,9 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Appended, BrokerError> {
         let mut g = self.lock();
+        if !g.state.is_leader() {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
         if let [h] = headers {
             if h.producer_id >= 0 {
                 if let Verdict::Duplicate(b) =
@@ -264,14 +511,44 @@ fn offsets_of(g: &Inner) -> Offsets {
 }
 
 /// Kafka's text format: version, entry count, then `epoch start_offset` lines.
-fn write_epoch_checkpoint(dir: &Path, epoch: i32, start_offset: i64) -> std::io::Result<()> {
-    let path = dir.join(LEADER_EPOCH_CHECKPOINT);
-    if path.exists() {
-        return Ok(());
+fn write_epoch_checkpoint(dir: &Path, epochs: &[(i32, i64)]) -> std::io::Result<()> {
+    let mut text = format!("0\n{}\n", epochs.len());
+    for (epoch, start) in epochs {
+        text.push_str(&format!("{epoch} {start}\n"));
     }
     let tmp = dir.join(format!("{LEADER_EPOCH_CHECKPOINT}.tmp"));
-    std::fs::write(&tmp, format!("0\n1\n{epoch} {start_offset}\n"))?;
-    std::fs::rename(tmp, path)
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, dir.join(LEADER_EPOCH_CHECKPOINT))
+}
+
+/// The epoch cache; missing or unreadable lines give an empty cache (it is rebuilt
+/// as the replica leads or fetches).
+fn read_epoch_checkpoint(dir: &Path) -> std::io::Result<Vec<(i32, i64)>> {
+    let text = match std::fs::read_to_string(dir.join(LEADER_EPOCH_CHECKPOINT)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut out: Vec<(i32, i64)> = Vec::new();
+    for line in text.lines().skip(2) {
+        let mut parts = line.split_whitespace();
+        let (Some(Ok(epoch)), Some(Ok(start))) = (parts.next().map(str::parse), parts.next().map(str::parse)) else {
+            continue;
+        };
+        if out.last().is_none_or(|(e, s)| *e < epoch && *s <= start) {
+            out.push((epoch, start));
+        }
+    }
+    Ok(out)
+}
+
+/// The largest epoch ≤ `epoch` in `epochs` and where it ended; (-1, -1) when the
+/// cache starts after `epoch`.
+fn epoch_end(epochs: &[(i32, i64)], epoch: i32, log_end: i64) -> (i32, i64) {
+    match epochs.iter().rposition(|(e, _)| *e <= epoch) {
+        None => (-1, -1),
+        Some(i) => (epochs[i].0, epochs.get(i + 1).map_or(log_end, |next| next.1)),
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +575,53 @@ mod tests {
         let b = Bytes::from(make_idempotent_batch(count, 1, pid, epoch, seq));
         let h = batch::split_and_validate(&b, 1 << 20).unwrap();
         p.append(&b, &h, None, 1)
+    }
+
+    #[test]
+    fn epoch_end_offsets_follow_kafkas_rules() {
+        let epochs = [(0, 0), (2, 10), (5, 30)];
+        assert_eq!(epoch_end(&epochs, 0, 50), (0, 10));
+        assert_eq!(epoch_end(&epochs, 1, 50), (0, 10));
+        assert_eq!(epoch_end(&epochs, 4, 50), (2, 30));
+        assert_eq!(epoch_end(&epochs, 5, 50), (5, 50));
+        assert_eq!(epoch_end(&epochs, 9, 50), (5, 50));
+        assert_eq!(epoch_end(&[(3, 7)], 1, 50), (-1, -1));
+    }
+
+    #[test]
+    fn a_follower_copies_its_leader_and_truncates_a_divergent_tail() {
+        let ld = tempfile::tempdir().unwrap();
+        let fd = tempfile::tempdir().unwrap();
+        let leader = Partition::open_replica(ld.path(), 0, settings(), true, 1, 0).unwrap();
+        leader.become_leader(1, 3, vec![1, 2], vec![1, 2], 0);
+        let follower = Partition::open_replica(fd.path(), 0, settings(), true, 2, 0).unwrap();
+        follower.become_follower(2, 1, 3, vec![1, 2], vec![1, 2]);
+        assert!(matches!(produce(&follower, 42, 0, 0, 1), Err(BrokerError::NotLeaderOrFollower)));
+        for seq in 0..4 {
+            produce(&leader, 42, 0, seq * 2, 2).unwrap();
+        }
+        assert_eq!(leader.offsets().high_watermark, 0, "the follower has not fetched");
+        // a read stops at a segment end: fetch until caught up, as the fetcher does
+        while follower.offsets().log_end < 8 {
+            let (read, _) = leader.read_for_follower(2, follower.offsets().log_end, 1 << 20, 1).unwrap();
+            assert!(follower.append_as_follower(&read.records, 1).unwrap() > 0);
+        }
+        assert_eq!(follower.epoch_end_offset(3), (3, 8));
+        let (_, moved) = leader.read_for_follower(2, 8, 1 << 20, 2).unwrap();
+        assert!(moved);
+        assert_eq!(leader.offsets().high_watermark, 8);
+        assert!(follower.follower_high_watermark(8));
+        // the follower's copy rebuilt producer state: a retry is a duplicate once it leads
+        follower.become_leader(2, 4, vec![1, 2], vec![2], 3);
+        assert!(produce(&follower, 42, 0, 6, 2).unwrap().duplicate);
+        // the old leader appended alone in epoch 3 after the new leader took over at 8
+        produce(&leader, 42, 0, 8, 2).unwrap();
+        leader.become_follower(1, 2, 4, vec![1, 2], vec![2]);
+        let (epoch, end) = follower.epoch_end_offset(leader.last_epoch());
+        assert_eq!((epoch, end), (3, 8));
+        leader.truncate_to(end, 4).unwrap();
+        assert_eq!(leader.offsets().log_end, 8);
+        assert_eq!(leader.offsets().high_watermark, 8, "the committed prefix stays committed");
     }
 
     #[test]

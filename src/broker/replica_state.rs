@@ -59,6 +59,80 @@ impl ReplicaState {
         s
     }
 
+    /// This node follows `leader_id` (or nobody, -1) at `leader_epoch`.
+    pub fn new_follower(
+        local_id: i32,
+        leader_id: i32,
+        leader_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        log_end_offset: i64,
+        high_watermark: i64,
+    ) -> ReplicaState {
+        assert!(leader_id != local_id, "a follower does not follow itself");
+        ReplicaState {
+            local_id,
+            leader_id,
+            leader_epoch,
+            replicas,
+            isr,
+            local_log_end_offset: log_end_offset,
+            high_watermark: high_watermark.min(log_end_offset),
+            followers: BTreeMap::new(),
+        }
+    }
+
+    /// A follower copied records from its leader up to `log_end_offset`.
+    pub fn on_follower_append(&mut self, log_end_offset: i64) {
+        assert!(!self.is_leader(), "leaders append with on_local_append");
+        assert!(log_end_offset >= self.local_log_end_offset, "the log end offset only grows on append");
+        self.local_log_end_offset = log_end_offset;
+    }
+
+    /// A follower learnt the leader's HW: its own is that, capped by what it holds.
+    pub fn on_leader_high_watermark(&mut self, leader_hw: i64) -> bool {
+        let next = leader_hw.min(self.local_log_end_offset);
+        if next > self.high_watermark {
+            self.high_watermark = next;
+            return true;
+        }
+        false
+    }
+
+    /// A follower cut its divergent tail. The HW only falls after an unclean election.
+    pub fn on_truncate(&mut self, log_end_offset: i64) {
+        assert!(!self.is_leader(), "only followers truncate");
+        self.local_log_end_offset = log_end_offset;
+        self.high_watermark = self.high_watermark.min(log_end_offset);
+    }
+
+    /// The replica set and ISR of the current epoch changed (leader: an ISR change
+    /// it asked for was committed; follower: news from the controller).
+    pub fn set_membership(&mut self, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) -> bool {
+        for r in &replicas {
+            if *r != self.local_id && self.is_leader() {
+                self.followers.entry(*r).or_insert(FollowerProgress { log_end_offset: -1, last_caught_up_ms: now_ms });
+            }
+        }
+        self.followers.retain(|r, _| replicas.contains(r));
+        self.replicas = replicas;
+        if self.is_leader() {
+            self.set_isr(isr)
+        } else {
+            self.isr = isr;
+            false
+        }
+    }
+
+    /// Replicas outside the ISR that have caught up to the HW: ready to rejoin.
+    pub fn caught_up_outside_isr(&self) -> Vec<i32> {
+        self.followers
+            .iter()
+            .filter(|(r, f)| !self.isr.contains(r) && f.log_end_offset >= self.high_watermark)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
     pub fn leader_id(&self) -> i32 {
         self.leader_id
     }
@@ -123,6 +197,9 @@ impl ReplicaState {
     }
 
     fn recompute_high_watermark(&mut self) -> bool {
+        if !self.is_leader() {
+            return false;
+        }
         let min_isr_leo = self
             .isr
             .iter()
@@ -173,6 +250,32 @@ mod tests {
         assert_eq!(s.lagging_isr_members(100_000, 30_000), vec![3]);
         assert!(s.set_isr(vec![1, 2]));
         assert_eq!(s.high_watermark(), 20);
+    }
+
+    #[test]
+    fn follower_hw_is_the_leaders_capped_by_its_own_log() {
+        let mut s = ReplicaState::new_follower(2, 1, 4, vec![1, 2], vec![1, 2], 10, 8);
+        assert!(!s.is_leader());
+        assert!(s.on_leader_high_watermark(15));
+        assert_eq!(s.high_watermark(), 10);
+        s.on_follower_append(20);
+        assert!(s.on_leader_high_watermark(15));
+        assert_eq!(s.high_watermark(), 15);
+        assert!(!s.on_leader_high_watermark(12), "HW never goes back");
+        s.on_truncate(18);
+        assert_eq!((s.log_end_offset(), s.high_watermark()), (18, 15));
+    }
+
+    #[test]
+    fn caught_up_followers_outside_the_isr_are_offered_back() {
+        let mut s = ReplicaState::new_leader(1, 0, vec![1, 2, 3], vec![1, 2], 10, 10, 0);
+        s.on_follower_fetch(2, 10, 1);
+        s.on_follower_fetch(3, 5, 1);
+        assert!(s.caught_up_outside_isr().is_empty());
+        s.on_follower_fetch(3, 10, 2);
+        assert_eq!(s.caught_up_outside_isr(), vec![3]);
+        assert!(!s.set_membership(vec![1, 2, 3], vec![1, 2, 3], 3));
+        assert!(s.caught_up_outside_isr().is_empty());
     }
 
     #[test]

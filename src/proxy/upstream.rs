@@ -59,6 +59,11 @@ impl Drop for UpstreamSecurity {
 }
 
 impl UpstreamSecurity {
+    /// No TLS, no SASL (a cluster's plaintext inter-broker listener).
+    pub fn plaintext(timeout: Duration) -> UpstreamSecurity {
+        UpstreamSecurity { tls: None, sasl: None, timeout }
+    }
+
     pub fn from_config(c: &UpstreamConfig) -> Result<UpstreamSecurity, UpstreamError> {
         let tls = match &c.tls {
             None => None,

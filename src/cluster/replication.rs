@@ -1,0 +1,366 @@
+//! What a broker does with the metadata image: opens the replicas assigned to it,
+//! leads or follows each as the image says, fetches from leaders (one task per
+//! leader, Kafka's replica fetcher), and, as a leader, asks the controller to shrink
+//! or expand the ISR.
+
+use super::image::{Image, PartitionImage};
+use super::Cluster;
+use crate::broker::partition::Partition;
+use crate::broker::Broker;
+use crate::proxy::upstream::{self, Connected, UpstreamSecurity};
+use crate::time::now_ms;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Fetch v12: the newest that names topics and carries the replica id at the top.
+const REPLICA_FETCH_VERSION_MAX: i16 = 12;
+/// How often leaders look at their ISR and replicas checkpoint their HW.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(250);
+/// Pause after a failed fetch or connection before trying again.
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+
+pub struct Replication {
+    pub cluster: Arc<Cluster>,
+    broker: Arc<Broker>,
+    inter_broker_listener: String,
+    security: UpstreamSecurity,
+    fetchers: Mutex<HashSet<i32>>,
+    /// ISR changes this leader has in flight, by (topic, partition).
+    isr_in_flight: Mutex<HashSet<(String, i32)>>,
+    /// Wakes fetchers when the image changes.
+    changed: tokio::sync::Notify,
+}
+
+impl Replication {
+    pub fn new(cluster: Arc<Cluster>, broker: Arc<Broker>) -> Arc<Replication> {
+        let inter_broker_listener = broker.config.inter_broker_listener().name.clone();
+        Arc::new(Replication {
+            cluster,
+            broker,
+            inter_broker_listener,
+            security: UpstreamSecurity::plaintext(Duration::from_secs(5)),
+            fetchers: Mutex::new(HashSet::new()),
+            isr_in_flight: Mutex::new(HashSet::new()),
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Applies every new image to the local replicas, forever.
+    pub async fn run(self: Arc<Self>) {
+        let mut rx = self.cluster.subscribe();
+        tokio::spawn(self.clone().maintenance());
+        loop {
+            rx.borrow_and_update();
+            let image = self.cluster.image();
+            self.reconcile(&image);
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn reconcile(self: &Arc<Self>, image: &Image) {
+        let b = &self.broker;
+        let me = b.node_id();
+        let now = now_ms();
+        for (name, t) in &image.topics {
+            let topic = match b.cluster_topic(name, t) {
+                Ok(topic) => topic,
+                Err(e) => {
+                    tracing::error!(topic = %name, error = %e, "cannot set up the topic's replicas");
+                    continue;
+                }
+            };
+            for (i, p) in t.partitions.iter().enumerate() {
+                let index = i as i32;
+                if !p.replicas.contains(&me) {
+                    continue;
+                }
+                let partition = match b.cluster_partition(&topic, index) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(topic = %name, partition = index, error = %e, "cannot open the replica");
+                        continue;
+                    }
+                };
+                apply_role(&partition, me, p, now);
+                if p.leader != me && p.leader >= 0 {
+                    self.ensure_fetcher(p.leader);
+                }
+            }
+        }
+        b.remove_topics_not_in(image);
+        b.notify_appended();
+        self.changed.notify_waiters();
+    }
+
+    fn ensure_fetcher(self: &Arc<Self>, leader: i32) {
+        if self.fetchers.lock().unwrap_or_else(|e| e.into_inner()).insert(leader) {
+            tokio::spawn(self.clone().fetch_from(leader));
+        }
+    }
+
+    /// Partitions this node follows with `leader` as their leader.
+    fn followed_from(&self, leader: i32) -> Vec<(String, Arc<Partition>)> {
+        let mut out = Vec::new();
+        for t in self.broker.topics() {
+            for p in t.partitions() {
+                let role = p.role();
+                if role.leader_id == leader && leader != self.broker.node_id() {
+                    out.push((t.name.clone(), p));
+                }
+            }
+        }
+        out
+    }
+
+    /// Kafka's replica fetcher for one leader.
+    async fn fetch_from(self: Arc<Self>, leader: i32) {
+        let mut conn: Option<Connected> = None;
+        loop {
+            let partitions = self.followed_from(leader);
+            if partitions.is_empty() {
+                conn = None;
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.changed.notified()).await;
+                continue;
+            }
+            if conn.is_none() {
+                let image = self.cluster.image();
+                let addr = image
+                    .brokers
+                    .get(&leader)
+                    .and_then(|r| r.endpoint(&self.inter_broker_listener))
+                    .map(|e| format!("{}:{}", e.host, e.port));
+                let Some(addr) = addr else {
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    continue;
+                };
+                match upstream::connect(&addr, &self.security).await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::debug!(leader, error = %e, "replica fetcher cannot reach the leader");
+                        tokio::time::sleep(RETRY_BACKOFF).await;
+                        continue;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            let result = match self.truncate_diverged(c, &partitions).await {
+                Ok(()) => self.fetch_once(c, &partitions).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::debug!(leader, error = %e, "replica fetch failed");
+                conn = None;
+                tokio::time::sleep(RETRY_BACKOFF).await;
+            }
+        }
+    }
+
+    /// Asks the leader where each newly followed replica's log diverges from its
+    /// own (OffsetForLeaderEpoch) and truncates there.
+    async fn truncate_diverged(
+        &self,
+        c: &mut Connected,
+        partitions: &[(String, Arc<Partition>)],
+    ) -> Result<(), String> {
+        let pending: Vec<&(String, Arc<Partition>)> = partitions.iter().filter(|(_, p)| p.needs_truncation()).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let version = c.version_of::<OffsetForLeaderEpochRequest>().ok_or("leader lacks OffsetForLeaderEpoch")?;
+        let mut by_topic: HashMap<&str, Vec<OffsetForLeaderPartition>> = HashMap::new();
+        for (t, p) in &pending {
+            let role = p.role();
+            by_topic.entry(t.as_str()).or_default().push(
+                OffsetForLeaderPartition::default()
+                    .with_partition(p.index)
+                    .with_current_leader_epoch(role.leader_epoch)
+                    .with_leader_epoch(p.last_epoch()),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(t, parts)| {
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(crate::broker::handlers::str_bytes(t)))
+                    .with_partitions(parts)
+            })
+            .collect();
+        let req =
+            OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(self.broker.node_id())).with_topics(topics);
+        let resp = c.send(version, &req).await.map_err(|e| e.to_string())?;
+        let now = now_ms();
+        for t in resp.topics {
+            for r in t.partitions {
+                let Some((_, p)) =
+                    pending.iter().find(|(n, p)| n.as_str() == t.topic.as_str() && p.index == r.partition)
+                else {
+                    continue;
+                };
+                if r.error_code != 0 {
+                    continue;
+                }
+                let ours = p.last_epoch();
+                let leo = p.offsets().log_end;
+                let target = if r.leader_epoch < 0 {
+                    // the leader knows no epoch this old: keep only what is known committed
+                    p.offsets().high_watermark
+                } else if r.leader_epoch == ours {
+                    r.end_offset.min(leo)
+                } else {
+                    r.end_offset.min(p.epoch_end_offset(r.leader_epoch).1).min(leo)
+                };
+                p.truncate_to(target.max(p.offsets().log_start), now).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_once(&self, c: &mut Connected, partitions: &[(String, Arc<Partition>)]) -> Result<(), String> {
+        let ready: Vec<&(String, Arc<Partition>)> = partitions.iter().filter(|(_, p)| !p.needs_truncation()).collect();
+        if ready.is_empty() {
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            return Ok(());
+        }
+        let version = c.version_of::<FetchRequest>().ok_or("leader lacks Fetch")?.min(REPLICA_FETCH_VERSION_MAX);
+        let cfg = &self.broker.config.broker;
+        let mut by_topic: HashMap<&str, Vec<FetchPartition>> = HashMap::new();
+        for (t, p) in &ready {
+            let o = p.offsets();
+            by_topic.entry(t.as_str()).or_default().push(
+                FetchPartition::default()
+                    .with_partition(p.index)
+                    .with_current_leader_epoch(o.leader_epoch)
+                    .with_fetch_offset(o.log_end)
+                    .with_last_fetched_epoch(p.last_epoch())
+                    .with_log_start_offset(o.log_start)
+                    .with_partition_max_bytes(cfg.replica_fetch_max_bytes),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(t, parts)| {
+                FetchTopic::default()
+                    .with_topic(TopicName(crate::broker::handlers::str_bytes(t)))
+                    .with_partitions(parts)
+            })
+            .collect();
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(self.broker.node_id()))
+            .with_max_wait_ms(cfg.replica_fetch_wait_max_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(cfg.replica_fetch_max_bytes.saturating_mul(4))
+            .with_session_epoch(-1)
+            .with_topics(topics);
+        let resp = c.send(version, &req).await.map_err(|e| e.to_string())?;
+        if resp.error_code != 0 {
+            return Err(format!("fetch error code {}", resp.error_code));
+        }
+        let now = now_ms();
+        let mut backoff = false;
+        for t in resp.responses {
+            for r in t.partitions {
+                let Some((_, p)) =
+                    ready.iter().find(|(n, p)| n.as_str() == t.topic.as_str() && p.index == r.partition_index)
+                else {
+                    continue;
+                };
+                match ResponseError::try_from_code(r.error_code) {
+                    None => {
+                        if let Some(records) = r.records.as_ref().filter(|r| !r.is_empty()) {
+                            if let Err(e) = p.append_as_follower(records, now) {
+                                tracing::warn!(topic = %t.topic.as_str(), partition = p.index, error = %e, "follower append failed");
+                                backoff = true;
+                            }
+                        }
+                        p.follower_high_watermark(r.high_watermark);
+                    }
+                    Some(ResponseError::OffsetOutOfRange) => {
+                        // the leader's log starts after ours ends (retention): start over there
+                        let o = p.offsets();
+                        if r.log_start_offset > o.log_end {
+                            tracing::warn!(topic = %t.topic.as_str(), partition = p.index, "follower is behind the leader's log start");
+                        }
+                        backoff = true;
+                    }
+                    Some(e) => {
+                        tracing::debug!(topic = %t.topic.as_str(), partition = p.index, error = ?e, "leader refused the fetch");
+                        backoff = true;
+                    }
+                }
+            }
+        }
+        if backoff {
+            tokio::time::sleep(RETRY_BACKOFF).await;
+        }
+        Ok(())
+    }
+
+    /// Leaders: shrink the ISR by members that fell behind, expand it by replicas
+    /// that caught up (each change committed by the controller before it counts);
+    /// everyone: checkpoint the HW.
+    async fn maintenance(self: Arc<Self>) {
+        let lag = self.broker.config.broker.replica_lag_time_max_ms;
+        let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            let image = self.cluster.image();
+            for t in self.broker.topics() {
+                for p in t.partitions() {
+                    p.checkpoint_high_watermark();
+                    let Some((epoch, isr, lagging, ready)) = p.isr_candidates(now, lag) else { continue };
+                    if lagging.is_empty() && ready.is_empty() {
+                        continue;
+                    }
+                    let mut next: Vec<i32> = isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
+                    next.extend(ready.iter().copied().filter(|r| image.is_live(*r)));
+                    next.sort_unstable();
+                    next.dedup();
+                    if next != isr {
+                        self.propose_isr(t.name.clone(), p.index, epoch, next);
+                    }
+                }
+            }
+        }
+    }
+
+    fn propose_isr(self: &Arc<Self>, topic: String, partition: i32, leader_epoch: i32, isr: Vec<i32>) {
+        let key = (topic.clone(), partition);
+        if !self.isr_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let leader = this.broker.node_id();
+            tracing::info!(%topic, partition, ?isr, "asking the controller to change the ISR");
+            let cmd = super::image::Command::AlterIsr { topic, partition, leader, leader_epoch, isr };
+            if let Err(e) = this.cluster.propose(cmd).await {
+                tracing::warn!(error = %e, "ISR change not committed");
+            }
+            this.isr_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        });
+    }
+}
+
+/// Brings one local replica to the role the image gives it.
+fn apply_role(partition: &Partition, me: i32, p: &PartitionImage, now: i64) {
+    let role = partition.role();
+    let same_epoch = role.leader_id == p.leader && role.leader_epoch == p.leader_epoch;
+    if same_epoch {
+        if role.replicas != p.replicas || role.isr != p.isr {
+            partition.set_membership(p.replicas.clone(), p.isr.clone(), now);
+        }
+    } else if p.leader == me {
+        partition.become_leader(me, p.leader_epoch, p.replicas.clone(), p.isr.clone(), now);
+    } else {
+        partition.become_follower(me, p.leader, p.leader_epoch, p.replicas.clone(), p.isr.clone());
+    }
+}
