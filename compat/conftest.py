@@ -160,7 +160,7 @@ class Gregor:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = READY_TIMEOUT_S) -> "Gregor":
+    def start(self, timeout: float = READY_TIMEOUT_S, wait: bool = True) -> "Gregor":
         if self.running():
             raise GregorError(f"gregor #{self.id} already running (pid {self.pid})")
         self.starts += 1
@@ -173,7 +173,8 @@ class Gregor:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.dir, env=_child_env(), start_new_session=True,
             )
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return self
 
     def listener(self, name: str) -> str:

@@ -117,7 +117,10 @@ fn run_admin(command: AdminCommand, connect: &admin::ConnectArgs) -> anyhow::Res
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .or_else(|_| {
+            // openraft narrates every election and append at info: keep its warnings only
+            tracing_subscriber::EnvFilter::try_new(format!("{},openraft=warn", config.log.level))
+        })
         .context("config key `log.level`")?;
     // colour codes only for a person at a terminal, not in files or log collectors
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -19,6 +19,7 @@ pub const ROUTES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
@@ -165,12 +166,15 @@ async fn dispatch(
         RequestKind::CreatePartitions(r) => {
             ResponseKind::CreatePartitions(handlers::create_partitions::handle(&ctx, r))
         }
-        RequestKind::Produce(r) => match handlers::produce::handle(&ctx, r) {
+        RequestKind::Produce(r) => match handlers::produce::handle(&ctx, r).await {
             handlers::produce::Outcome::Respond(resp) => ResponseKind::Produce(resp),
             handlers::produce::Outcome::NoResponse => return Ok(None),
             handlers::produce::Outcome::Close(why) => return Err(StackError::Handler(why)),
         },
         RequestKind::Fetch(r) => ResponseKind::Fetch(handlers::fetch::handle(&ctx, r).await),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(handlers::offset_for_leader_epoch::handle(&ctx, r))
+        }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(handlers::list_offsets::handle(&ctx, r)),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(handlers::describe_configs::handle(&ctx, r)),
         RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(handlers::alter_configs::handle(&ctx, r)),
@@ -227,6 +231,7 @@ mod tests {
             ApiKey::Produce => ProduceRequest::VERSIONS,
             ApiKey::Fetch => FetchRequest::VERSIONS,
             ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+            ApiKey::OffsetForLeaderEpoch => kafka_protocol::messages::OffsetForLeaderEpochRequest::VERSIONS,
             ApiKey::Metadata => MetadataRequest::VERSIONS,
             ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
             ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,

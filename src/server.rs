@@ -190,6 +190,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         security_reloader(config.clone(), security.clone(), quotas.clone(), tls_sources, shutdown_rx.clone());
     tokio::spawn(reloader);
     match (&broker, &proxy) {
+        (Some(broker), _) if config.cluster.is_some() => {
+            let cluster = start_cluster(&config, broker, &listeners).await?;
+            // ready once registered with the active controller and serving its image
+            let (health, cluster_id) = (health.clone(), broker.cluster_id.clone());
+            tokio::spawn(async move {
+                while !cluster.caught_up() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                health.set_ready(true);
+                tracing::info!(node_id = cluster.id, %cluster_id, controller = ?cluster.controller_id(), "gregor is ready");
+            });
+        }
         (Some(broker), _) => {
             health.set_ready(true);
             tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
@@ -222,13 +234,49 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     })
 }
 
+/// Joins the metadata quorum and starts what a cluster member runs beside its
+/// listeners: the controller endpoint, the replica manager, heartbeats and the
+/// controller's duties (when it is the active one).
+async fn start_cluster(
+    config: &Config,
+    broker: &Arc<Broker>,
+    listeners: &[(String, std::net::SocketAddr)],
+) -> anyhow::Result<Arc<crate::cluster::Cluster>> {
+    use crate::cluster::image::Endpoint;
+    let c = config.cluster.as_ref().expect("cluster config");
+    let (cluster, endpoint) = crate::cluster::Cluster::start(config.node_id, c, &config.broker, &config.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("cluster: {e}"))?;
+    if broker.cluster.set(cluster.clone()).is_err() {
+        anyhow::bail!("the cluster was started twice");
+    }
+    tokio::spawn(crate::cluster::rpc::serve(endpoint, cluster.clone()));
+    tokio::spawn(crate::cluster::replication::Replication::new(cluster.clone(), broker.clone()).run());
+    tokio::spawn(cluster.clone().controller_loop());
+    let mut endpoints = Vec::new();
+    for (name, bound) in listeners {
+        let l = config.listeners.iter().find(|l| &l.name == name).expect("bound from the config");
+        let (host, port) = match &l.advertised {
+            Some(a) => crate::config::parse_host_port(a).map_err(anyhow::Error::msg)?,
+            None => (bound.ip().to_string(), bound.port()),
+        };
+        endpoints.push(Endpoint { listener: name.clone(), host, port });
+    }
+    tokio::spawn(cluster.clone().heartbeat_loop(endpoints, config.broker.broker_rack.clone()));
+    Ok(cluster)
+}
+
 impl RunningServer {
     /// Stops accepting, lets in-flight requests finish (bounded by
-    /// `limits.shutdown_drain_ms`), flushes, and records a clean shutdown.
+    /// `limits.shutdown_drain_ms`), flushes, and records a clean shutdown. A
+    /// cluster member first hands its leaderships to other ISR members.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let RunningServer { broker, health, shutdown_tx, done_tx, mut done_rx, drain, .. } = self;
-        tracing::info!("shutting down: no new connections, draining in-flight requests");
         health.set_ready(false);
+        if let Some(cluster) = broker.as_ref().and_then(|b| b.cluster.get()) {
+            cluster.controlled_shutdown().await;
+        }
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
         let _ = shutdown_tx.send(true);
         drop(done_tx);
         if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {

@@ -47,6 +47,16 @@ impl Topic {
         self.partitions.read().expect("lock").iter().flatten().cloned().collect()
     }
 
+    /// The local replica, or the error Kafka gives: NOT_LEADER_OR_FOLLOWER for a
+    /// partition that exists on other nodes, so that the client refreshes metadata.
+    pub fn local_partition(&self, index: i32) -> Result<Arc<Partition>, error::BrokerError> {
+        match self.partition(index) {
+            Some(p) => Ok(p),
+            None if index >= 0 && index < self.partition_count() => Err(error::BrokerError::NotLeaderOrFollower),
+            None => Err(error::BrokerError::UnknownTopicOrPartition),
+        }
+    }
+
     pub fn partition_count(&self) -> i32 {
         self.partitions.read().expect("lock").len() as i32
     }
@@ -150,7 +160,11 @@ impl Broker {
     pub fn open(config: Arc<Config>) -> Result<Arc<Broker>, BrokerError> {
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|e| BrokerError::Storage(format!("{}: {e}", data_dir.display())))?;
-        let cluster_id = load_or_create_identity(&data_dir, config.node_id)?;
+        let mut cluster_id = load_or_create_identity(&data_dir, config.node_id)?;
+        if let Some(c) = &config.cluster {
+            // every member derives the same id from the voter set
+            cluster_id = base64_uuid(voters_uuid(&c.voters));
+        }
         let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         if clean {
@@ -328,6 +342,19 @@ fn load_or_create_identity(dir: &std::path::Path, node_id: i32) -> Result<String
     std::fs::write(&tmp, text).map_err(storage)?;
     std::fs::rename(&tmp, &path).map_err(storage)?;
     Ok(id)
+}
+
+/// A stable id for a voter set: two FNV-1a hashes of the sorted list.
+fn voters_uuid(voters: &[String]) -> Uuid {
+    let mut sorted = voters.to_vec();
+    sorted.sort();
+    let text = sorted.join(",");
+    let fnv = |seed: u64| {
+        text.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    };
+    let hi = fnv(0xcbf2_9ce4_8422_2325);
+    let lo = fnv(0x8422_2325_cbf2_9ce4);
+    Uuid::from_u64_pair(hi, lo)
 }
 
 /// Kafka prints cluster ids as URL-safe base64 of a UUID, without padding.

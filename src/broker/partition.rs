@@ -323,6 +323,11 @@ impl Partition {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The ISR size, for `min.insync.replicas`.
+    pub fn isr_len(&self) -> usize {
+        self.lock().state.isr().len()
+    }
+
     pub fn offsets(&self) -> Offsets {
         let g = self.lock();
         offsets_of(&g)
@@ -390,6 +395,9 @@ impl Partition {
     /// Reads committed data (up to the high watermark) from `offset`.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<PartitionRead, BrokerError> {
         let g = self.lock();
+        if !g.state.is_leader() {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
         let offsets = offsets_of(&g);
         let read = g.log.read(offset, max_bytes, offsets.high_watermark, min_one_batch)?;
         Ok(PartitionRead { records: read.records, offsets })

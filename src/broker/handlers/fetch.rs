@@ -42,6 +42,8 @@ pub async fn handle(ctx: &Ctx<'_>, req: FetchRequest) -> FetchResponse {
 /// Reads every requested partition once: (responses, record bytes, any error).
 fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = req.max_bytes.clamp(0, FETCH_RESPONSE_BYTES_MAX) as usize;
+    // a follower replica (Kafka's replica fetcher) names itself; consumers send -1
+    let replica = if ctx.version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
     let mut total = 0usize;
     let mut errors = false;
     let mut min_one = true;
@@ -62,7 +64,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (Vec<FetchableTopicResponse>, 
                         fp.current_leader_epoch,
                         limit,
                         min_one,
-                        req.isolation_level,
+                        replica,
                     );
                     let n = pd.records.as_ref().map_or(0, |r| r.len());
                     if n > 0 {
@@ -92,7 +94,7 @@ fn read_partition(
     leader_epoch: i32,
     limit: usize,
     min_one: bool,
-    _isolation: i8,
+    replica: i32,
 ) -> PartitionData {
     let pd = PartitionData::default().with_partition_index(index);
     let topic = if ctx.version >= 13 {
@@ -100,7 +102,7 @@ fn read_partition(
     } else {
         ctx.broker.topic(&ft.topic).ok_or(BrokerError::UnknownTopicOrPartition)
     };
-    let partition = match topic.and_then(|t| t.partition(index).ok_or(BrokerError::UnknownTopicOrPartition)) {
+    let partition = match topic.and_then(|t| t.local_partition(index)) {
         Ok(p) => p,
         Err(e) => return pd.with_error_code(e.code()).with_high_watermark(-1).with_records(None),
     };
@@ -110,7 +112,16 @@ fn read_partition(
     }
     // read_committed sees up to the last stable offset, which equals the high
     // watermark while no transactions exist
-    let read = partition.read(offset, limit, min_one);
+    let read = if replica >= 0 {
+        partition.read_for_follower(replica, offset, limit, crate::time::now_ms()).map(|(read, hw_moved)| {
+            if hw_moved {
+                ctx.broker.notify_appended();
+            }
+            read
+        })
+    } else {
+        partition.read(offset, limit, min_one)
+    };
     let log_start = |pd: PartitionData, v: i64| if ctx.version >= 5 { pd.with_log_start_offset(v) } else { pd };
     match read {
         Ok(r) => log_start(pd, r.offsets.log_start)

@@ -16,6 +16,11 @@ pub fn handle(ctx: &Ctx<'_>, req: FindCoordinatorRequest) -> FindCoordinatorResp
     let lookup = |key: &StrBytes| -> Coordinator {
         let c = Coordinator::default().with_key(key.clone());
         match req.key_type {
+            KEY_TYPE_GROUP if ctx.broker.cluster.get().is_some() => c
+                .with_node_id(BrokerId(-1))
+                .with_port(-1)
+                .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+                .with_error_message(Some(str_bytes("consumer groups are not available in a multi-node cluster yet"))),
             KEY_TYPE_GROUP => c.with_node_id(BrokerId(me)).with_host(str_bytes(host.clone())).with_port(port as i32),
             KEY_TYPE_TRANSACTION => c
                 .with_node_id(BrokerId(-1))

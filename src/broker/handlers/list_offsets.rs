@@ -51,6 +51,9 @@ fn lookup(
     partition: &crate::broker::partition::Partition,
     p: &ListOffsetsPartition,
 ) -> Result<(i64, i64, i32), i16> {
+    if !partition.is_leader() {
+        return Err(crate::broker::error::BrokerError::NotLeaderOrFollower.code());
+    }
     let o = partition.offsets();
     if ctx.version >= 4 {
         check_leader_epoch(p.current_leader_epoch, o.leader_epoch).map_err(|e| e.code())?;

@@ -30,14 +30,67 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
             })
             .collect()
     };
+    let (brokers, controller) = match b.cluster.get() {
+        Some(cluster) => (cluster_brokers(ctx, &cluster.image()), cluster.controller_id().unwrap_or(-1)),
+        None => (
+            vec![MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id()))
+                .with_host(str_bytes(host))
+                .with_port(port as i32)],
+            b.node_id(),
+        ),
+    };
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(b.node_id()))
-            .with_host(str_bytes(host))
-            .with_port(port as i32)])
+        .with_brokers(brokers)
         .with_cluster_id((ctx.version >= 2).then(|| str_bytes(b.cluster_id.clone())))
-        .with_controller_id(BrokerId(b.node_id()))
+        .with_controller_id(BrokerId(controller))
         .with_topics(topics)
+}
+
+/// Live brokers with an endpoint on the listener this client came in on.
+fn cluster_brokers(ctx: &Ctx<'_>, image: &crate::cluster::image::Image) -> Vec<MetadataResponseBroker> {
+    image
+        .live_brokers()
+        .filter_map(|r| {
+            let e = r.endpoint(&ctx.conn.listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(r.id))
+                    .with_host(str_bytes(e.host.clone()))
+                    .with_port(e.port as i32)
+                    .with_rack(r.rack.clone().map(str_bytes)),
+            )
+        })
+        .collect()
+}
+
+/// A topic's partitions as the metadata image has them.
+fn cluster_partitions(ctx: &Ctx<'_>, t: &Topic) -> Option<Vec<MetadataResponsePartition>> {
+    let image = ctx.broker.cluster.get()?.image();
+    let ti = image.topics.get(&t.name)?;
+    let ids = |v: &[i32]| v.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
+    Some(
+        ti.partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let offline: Vec<i32> = p.replicas.iter().copied().filter(|r| !image.is_live(*r)).collect();
+                let code = if p.leader < 0 { kafka_protocol::error::ResponseError::LeaderNotAvailable.code() } else { 0 };
+                let mp = MetadataResponsePartition::default()
+                    .with_error_code(code)
+                    .with_partition_index(i as i32)
+                    .with_leader_id(BrokerId(p.leader))
+                    .with_replica_nodes(ids(&p.replicas))
+                    .with_isr_nodes(ids(&p.isr))
+                    .with_offline_replicas(ids(&offline));
+                if ctx.version >= 7 {
+                    mp.with_leader_epoch(p.leader_epoch)
+                } else {
+                    mp
+                }
+            })
+            .collect(),
+    )
 }
 
 fn by_name(ctx: &Ctx<'_>, name: &TopicName, auto_create: bool) -> MetadataResponseTopic {
@@ -64,7 +117,20 @@ fn by_id(ctx: &Ctx<'_>, id: Uuid) -> MetadataResponseTopic {
 }
 
 fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>) -> MetadataResponseTopic {
-    let partitions = t
+    let partitions = cluster_partitions(ctx, t).unwrap_or_else(|| local_partitions(ctx, t));
+    let mt = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
+        .with_is_internal(ctx.version >= 1 && t.is_internal())
+        .with_partitions(partitions);
+    if ctx.version >= 10 {
+        mt.with_topic_id(t.id)
+    } else {
+        mt
+    }
+}
+
+fn local_partitions(ctx: &Ctx<'_>, t: &Arc<Topic>) -> Vec<MetadataResponsePartition> {
+    t
         .partitions()
         .iter()
         .map(|p| {
@@ -81,14 +147,5 @@ fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>) -> MetadataResponseTopic {
                 mp
             }
         })
-        .collect();
-    let mt = MetadataResponseTopic::default()
-        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
-        .with_is_internal(ctx.version >= 1 && t.is_internal())
-        .with_partitions(partitions);
-    if ctx.version >= 10 {
-        mt.with_topic_id(t.id)
-    } else {
-        mt
-    }
+        .collect()
 }

@@ -30,21 +30,26 @@ pub enum Outcome {
     Close(String),
 }
 
-pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
+pub async fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
+    // acks=all appends still waiting for the HW: (topic index, partition index, append)
+    let mut waits: Vec<(usize, usize, Arc<crate::broker::partition::Partition>, i64, i32)> = Vec::new();
     let acks_valid = matches!(acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
     let transactional = req.transactional_id.is_some();
     let mut any_error = false;
     let mut appended = false;
-    let responses: Vec<TopicProduceResponse> = req
+    let mut responses: Vec<TopicProduceResponse> = req
         .topic_data
         .into_iter()
-        .map(|td| {
+        .enumerate()
+        .map(|(ti, td)| {
             let topic = lookup(ctx, &td);
             let parts = td
                 .partition_data
                 .iter()
-                .map(|pd| {
+                .enumerate()
+                .map(|(pi, pd)| {
                     let outcome = if !acks_valid {
                         Err(BrokerError::InvalidRequiredAcks)
                     } else if transactional {
@@ -57,6 +62,11 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
                     }
                     any_error |= outcome.is_err();
                     appended |= outcome.is_ok();
+                    if let Ok(a) = &outcome {
+                        if acks == ACKS_ALL && a.high_watermark <= a.last_offset {
+                            waits.push((ti, pi, a.partition.clone(), a.last_offset + 1, a.min_insync_replicas));
+                        }
+                    }
                     partition_response(ctx.version, pd.index, outcome)
                 })
                 .collect();
@@ -69,6 +79,9 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
     if appended {
         ctx.broker.notify_appended();
     }
+    if !waits.is_empty() {
+        await_replication(ctx, &mut responses, waits, timeout_ms).await;
+    }
     if acks == ACKS_NONE && acks_valid {
         if any_error {
             return Outcome::Close("acks=0 produce failed; closing the connection as Kafka does".into());
@@ -76,6 +89,59 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
         return Outcome::NoResponse;
     }
     Outcome::Respond(ProduceResponse::default().with_responses(responses))
+}
+
+/// acks=all: each append is answered once the HW passes it, or with the error that
+/// stopped it (leadership lost, ISR below `min.insync.replicas`, timeout).
+async fn await_replication(
+    ctx: &Ctx<'_>,
+    responses: &mut [TopicProduceResponse],
+    mut waits: Vec<(usize, usize, Arc<crate::broker::partition::Partition>, i64, i32)>,
+    timeout_ms: i32,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+    let mut changes = ctx.broker.subscribe_appends();
+    loop {
+        changes.borrow_and_update();
+        waits.retain(|(ti, pi, p, target, min_isr)| {
+            let failed = if !p.is_leader() {
+                Some(BrokerError::NotLeaderOrFollower)
+            } else if p.offsets().high_watermark >= *target {
+                return false;
+            } else if (p.isr_len() as i32) < *min_isr {
+                Some(BrokerError::NotEnoughReplicasAfterAppend(format!(
+                    "ISR shrank below min.insync.replicas {min_isr} before the batch was replicated"
+                )))
+            } else {
+                None
+            };
+            match failed {
+                Some(e) => {
+                    fail(ctx.version, &mut responses[*ti].partition_responses[*pi], e);
+                    false
+                }
+                None => true,
+            }
+        });
+        if waits.is_empty() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            for (ti, pi, ..) in waits {
+                let e = BrokerError::RequestTimedOut("the batch was not replicated to the ISR in time".into());
+                fail(ctx.version, &mut responses[ti].partition_responses[pi], e);
+            }
+            return;
+        }
+    }
+}
+
+fn fail(version: i16, r: &mut PartitionProduceResponse, e: BrokerError) {
+    r.error_code = e.code();
+    r.base_offset = -1;
+    if version >= 8 {
+        r.error_message = Some(super::str_bytes(e.message()));
+    }
 }
 
 fn lookup(ctx: &Ctx<'_>, td: &TopicProduceData) -> Result<Arc<Topic>, BrokerError> {
@@ -97,6 +163,10 @@ struct Appended {
     base_offset: i64,
     log_append_time_ms: i64,
     log_start_offset: i64,
+    last_offset: i64,
+    high_watermark: i64,
+    min_insync_replicas: i32,
+    partition: Arc<crate::broker::partition::Partition>,
 }
 
 fn append_partition(
@@ -106,7 +176,7 @@ fn append_partition(
     acks: i16,
 ) -> Result<Appended, BrokerError> {
     let b = ctx.broker;
-    let partition = topic.partition(pd.index).ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let partition = topic.local_partition(pd.index)?;
     let settings = b.produce_settings(topic);
     let records: Bytes = pd.records.clone().unwrap_or_default();
     let headers = batch::split_and_validate(&records, settings.max_message_bytes)?;
@@ -130,8 +200,8 @@ fn append_partition(
     }
     if acks == ACKS_ALL {
         let min_isr = settings.min_insync_replicas;
-        let isr = 1;
-        if isr < min_isr {
+        let isr = partition.isr_len() as i32;
+        if partition.is_leader() && isr < min_isr {
             return Err(BrokerError::NotEnoughReplicas(format!(
                 "ISR size {isr} is below min.insync.replicas {min_isr}"
             )));
@@ -144,6 +214,10 @@ fn append_partition(
         base_offset: a.info.first_offset,
         log_append_time_ms: a.info.log_append_time_ms.unwrap_or(-1),
         log_start_offset: a.log_start_offset,
+        last_offset: a.info.last_offset,
+        high_watermark: partition.offsets().high_watermark,
+        min_insync_replicas: settings.min_insync_replicas,
+        partition: partition.clone(),
     })
 }
 
