@@ -26,6 +26,7 @@ const LIVE_TESTED: &[ApiKey] = &[
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
+    ApiKey::OffsetForLeaderEpoch,
     ApiKey::Metadata,
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
@@ -536,6 +537,44 @@ fn list_offsets_every_version() {
         }
         assert_eq!(ask(&mut c, "lo", 3, -1, -1).0, E::UnknownTopicOrPartition.code(), "v{v}");
         assert_eq!(ask(&mut c, "no-such-topic", 0, -1, -1).0, E::UnknownTopicOrPartition.code(), "v{v}");
+    }
+}
+
+#[test]
+fn offset_for_leader_epoch_every_version() {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    let (_s, mut c) = setup();
+    create_topic(&mut c, "ofle", 1, &[]);
+    let two = record_batch(
+        &[
+            TestRecord { key: None, value: b"a", timestamp_ms: TS0 },
+            TestRecord { key: None, value: b"b", timestamp_ms: TS0 + 1 },
+        ],
+        Compression::None,
+    );
+    produce(&mut c, "ofle", 0, two);
+    let epoch = leader_epoch(&mut c, "ofle");
+    for v in versions(ApiKey::OffsetForLeaderEpoch) {
+        let ask = |c: &mut Client, topic: &str, partition: i32, current: i32, wanted: i32| {
+            let p = OffsetForLeaderPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(current)
+                .with_leader_epoch(wanted);
+            let t = OffsetForLeaderTopic::default().with_topic(name(topic)).with_partitions(vec![p]);
+            let mut req = OffsetForLeaderEpochRequest::default().with_topics(vec![t]);
+            if v >= 3 {
+                req = req.with_replica_id(BrokerId(-1));
+            }
+            let r = call!(c, OffsetForLeaderEpoch, v, req);
+            let p = r.topics[0].partitions[0].clone();
+            (p.error_code, p.leader_epoch, p.end_offset)
+        };
+        // the only epoch ends at the log end
+        assert_eq!(ask(&mut c, "ofle", 0, -1, epoch), (NONE, epoch, 2), "v{v}");
+        assert_eq!(ask(&mut c, "ofle", 0, epoch, epoch + 3), (NONE, epoch, 2), "v{v}: a later epoch");
+        assert_eq!(ask(&mut c, "ofle", 0, epoch + 1, epoch).0, E::UnknownLeaderEpoch.code(), "v{v}");
+        assert_eq!(ask(&mut c, "ofle", 4, -1, epoch).0, E::UnknownTopicOrPartition.code(), "v{v}");
+        assert_eq!(ask(&mut c, "nope", 0, -1, epoch).0, E::UnknownTopicOrPartition.code(), "v{v}");
     }
 }
 

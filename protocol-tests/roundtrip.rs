@@ -107,6 +107,7 @@ fn default_request(api: ApiKey) -> kafka_protocol::messages::RequestKind {
         ApiKey::Produce => RequestKind::Produce(Default::default()),
         ApiKey::Fetch => RequestKind::Fetch(Default::default()),
         ApiKey::ListOffsets => RequestKind::ListOffsets(Default::default()),
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(Default::default()),
         ApiKey::Metadata => RequestKind::Metadata(Default::default()),
         ApiKey::ApiVersions => RequestKind::ApiVersions(Default::default()),
         ApiKey::CreateTopics => RequestKind::CreateTopics(Default::default()),

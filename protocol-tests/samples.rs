@@ -24,6 +24,7 @@ pub fn request(api: ApiKey, v: i16) -> RequestKind {
         ApiKey::Produce => RequestKind::Produce(produce_request(v)),
         ApiKey::Fetch => RequestKind::Fetch(fetch_request(v)),
         ApiKey::ListOffsets => RequestKind::ListOffsets(list_offsets_request(v)),
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(offset_for_leader_epoch_request(v)),
         ApiKey::Metadata => RequestKind::Metadata(metadata_request(v)),
         ApiKey::ApiVersions => RequestKind::ApiVersions(api_versions_request(v)),
         ApiKey::CreateTopics => RequestKind::CreateTopics(create_topics_request()),
@@ -285,6 +286,7 @@ pub fn response(api: ApiKey, v: i16) -> ResponseKind {
         ApiKey::Produce => ResponseKind::Produce(produce_response(v)),
         ApiKey::Fetch => ResponseKind::Fetch(fetch_response(v)),
         ApiKey::ListOffsets => ResponseKind::ListOffsets(list_offsets_response(v)),
+        ApiKey::OffsetForLeaderEpoch => ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch_response()),
         ApiKey::Metadata => ResponseKind::Metadata(metadata_response(v)),
         ApiKey::ApiVersions => ResponseKind::ApiVersions(api_versions_response(v)),
         ApiKey::CreateTopics => ResponseKind::CreateTopics(create_topics_response(v)),
@@ -411,6 +413,25 @@ fn fetch_response(v: i16) -> FetchResponse {
             .with_rack(some("r1"))]);
     }
     r
+}
+
+fn offset_for_leader_epoch_request(v: i16) -> OffsetForLeaderEpochRequest {
+    use offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    let p = OffsetForLeaderPartition::default().with_partition(3).with_current_leader_epoch(5).with_leader_epoch(4);
+    let t = OffsetForLeaderTopic::default().with_topic(topic("orders")).with_partitions(vec![p]);
+    let r = OffsetForLeaderEpochRequest::default().with_topics(vec![t]);
+    if v >= 3 {
+        r.with_replica_id(BrokerId(2))
+    } else {
+        r
+    }
+}
+
+fn offset_for_leader_epoch_response() -> OffsetForLeaderEpochResponse {
+    use offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+    let p = EpochEndOffset::default().with_error_code(6).with_partition(3).with_leader_epoch(4).with_end_offset(99);
+    let t = OffsetForLeaderTopicResult::default().with_topic(topic("orders")).with_partitions(vec![p]);
+    OffsetForLeaderEpochResponse::default().with_throttle_time_ms(3).with_topics(vec![t])
 }
 
 fn list_offsets_response(v: i16) -> ListOffsetsResponse {

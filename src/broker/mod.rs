@@ -349,9 +349,7 @@ fn voters_uuid(voters: &[String]) -> Uuid {
     let mut sorted = voters.to_vec();
     sorted.sort();
     let text = sorted.join(",");
-    let fnv = |seed: u64| {
-        text.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-    };
+    let fnv = |seed: u64| text.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let hi = fnv(0xcbf2_9ce4_8422_2325);
     let lo = fnv(0x8422_2325_cbf2_9ce4);
     Uuid::from_u64_pair(hi, lo)

@@ -19,6 +19,16 @@ const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 /// records it never knew to be committed.
 const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark-checkpoint";
 
+/// What a leader's ISR could become.
+pub struct IsrCandidates {
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    /// ISR members that fell behind.
+    pub lagging: Vec<i32>,
+    /// Replicas outside the ISR that caught up.
+    pub ready: Vec<i32>,
+}
+
 /// A replica's role as the controller last set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
@@ -290,14 +300,17 @@ impl Partition {
     }
 
     /// Leader: ISR members that fell behind, and caught-up replicas outside it.
-    pub fn isr_candidates(&self, now_ms: i64, lag_max_ms: i64) -> Option<(i32, Vec<i32>, Vec<i32>, Vec<i32>)> {
+    pub fn isr_candidates(&self, now_ms: i64, lag_max_ms: i64) -> Option<IsrCandidates> {
         let g = self.lock();
         if !g.state.is_leader() {
             return None;
         }
-        let lagging = g.state.lagging_isr_members(now_ms, lag_max_ms);
-        let ready = g.state.caught_up_outside_isr();
-        Some((g.state.leader_epoch(), g.state.isr().to_vec(), lagging, ready))
+        Some(IsrCandidates {
+            leader_epoch: g.state.leader_epoch(),
+            isr: g.state.isr().to_vec(),
+            lagging: g.state.lagging_isr_members(now_ms, lag_max_ms),
+            ready: g.state.caught_up_outside_isr(),
+        })
     }
 
     /// Writes the HW checkpoint when it moved since the last one.

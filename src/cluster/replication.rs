@@ -316,16 +316,16 @@ impl Replication {
             for t in self.broker.topics() {
                 for p in t.partitions() {
                     p.checkpoint_high_watermark();
-                    let Some((epoch, isr, lagging, ready)) = p.isr_candidates(now, lag) else { continue };
-                    if lagging.is_empty() && ready.is_empty() {
+                    let Some(c) = p.isr_candidates(now, lag) else { continue };
+                    if c.lagging.is_empty() && c.ready.is_empty() {
                         continue;
                     }
-                    let mut next: Vec<i32> = isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
-                    next.extend(ready.iter().copied().filter(|r| image.is_live(*r)));
+                    let mut next: Vec<i32> = c.isr.iter().copied().filter(|r| !c.lagging.contains(r)).collect();
+                    next.extend(c.ready.iter().copied().filter(|r| image.is_live(*r)));
                     next.sort_unstable();
                     next.dedup();
-                    if next != isr {
-                        self.propose_isr(t.name.clone(), p.index, epoch, next);
+                    if next != c.isr {
+                        self.propose_isr(t.name.clone(), p.index, c.leader_epoch, next);
                     }
                 }
             }

@@ -9,6 +9,8 @@
 //! The image itself lives in memory and is rebuilt at start from the snapshot plus
 //! the committed entries that openraft re-applies.
 
+#![allow(clippy::result_large_err, reason = "openraft's traits return its StorageError; the helpers share it")]
+
 use super::image::{Command, Image, Outcome};
 use super::TypeConfig;
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};

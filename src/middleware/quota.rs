@@ -77,7 +77,7 @@ throttle_table! {
     InitProducerId 0 1, DescribeAcls 0 1, CreateAcls 0 1, DeleteAcls 0 1, DescribeConfigs 0 2,
     AlterConfigs 0 1, CreatePartitions 0 1, DeleteGroups 0 1, IncrementalAlterConfigs 0 0,
     OffsetDelete 0 0, DescribeUserScramCredentials 0 0, AlterUserScramCredentials 0 0,
-    DescribeCluster 0 0, DescribeClientQuotas 0 i16::MAX, AlterClientQuotas 0 i16::MAX,
+    DescribeCluster 0 0, DescribeClientQuotas 0 i16::MAX, AlterClientQuotas 0 i16::MAX, OffsetForLeaderEpoch 2 3,
 }
 
 /// Whether a client of this API and version throttles itself after a response

@@ -75,7 +75,8 @@ fn cluster_partitions(ctx: &Ctx<'_>, t: &Topic) -> Option<Vec<MetadataResponsePa
             .enumerate()
             .map(|(i, p)| {
                 let offline: Vec<i32> = p.replicas.iter().copied().filter(|r| !image.is_live(*r)).collect();
-                let code = if p.leader < 0 { kafka_protocol::error::ResponseError::LeaderNotAvailable.code() } else { 0 };
+                let code =
+                    if p.leader < 0 { kafka_protocol::error::ResponseError::LeaderNotAvailable.code() } else { 0 };
                 let mp = MetadataResponsePartition::default()
                     .with_error_code(code)
                     .with_partition_index(i as i32)
@@ -130,8 +131,7 @@ fn describe_topic(ctx: &Ctx<'_>, t: &Arc<Topic>) -> MetadataResponseTopic {
 }
 
 fn local_partitions(ctx: &Ctx<'_>, t: &Arc<Topic>) -> Vec<MetadataResponsePartition> {
-    t
-        .partitions()
+    t.partitions()
         .iter()
         .map(|p| {
             let o = p.offsets();
