@@ -92,10 +92,8 @@ impl Partition {
         node_id: i32,
         now_ms: i64,
     ) -> Result<Partition, BrokerError> {
-        let log = Log::open(dir, settings, clean_shutdown, now_ms)?;
-        let producers = load_producer_state(dir, &log, now_ms)?;
+        let (log, producers, mut epochs) = open_parts(dir, settings, clean_shutdown, now_ms)?;
         let storage = |e: std::io::Error| BrokerError::Storage(format!("{}: {e}", dir.display()));
-        let mut epochs = read_epoch_checkpoint(dir).map_err(storage)?;
         let leader_epoch = epochs.last().map_or(0, |e| e.0);
         if epochs.is_empty() {
             epochs.push((leader_epoch, log.log_start_offset()));
@@ -118,10 +116,7 @@ impl Partition {
         node_id: i32,
         now_ms: i64,
     ) -> Result<Partition, BrokerError> {
-        let log = Log::open(dir, settings, clean_shutdown, now_ms)?;
-        let producers = load_producer_state(dir, &log, now_ms)?;
-        let storage = |e: std::io::Error| BrokerError::Storage(format!("{}: {e}", dir.display()));
-        let mut epochs = read_epoch_checkpoint(dir).map_err(storage)?;
+        let (log, producers, mut epochs) = open_parts(dir, settings, clean_shutdown, now_ms)?;
         let leo = log.log_end_offset();
         epochs.retain(|(_, start)| *start <= leo);
         let hw = std::fs::read_to_string(dir.join(HIGH_WATERMARK_CHECKPOINT))
@@ -485,6 +480,23 @@ impl Partition {
             has_leader: offsets.leader_id >= 0,
         }
     }
+}
+
+/// (leader epoch, first offset written in it), ascending.
+type EpochCache = Vec<(i32, i64)>;
+
+/// The log (recovered), its producer state and its epoch cache: what every way of
+/// opening a partition starts from.
+fn open_parts(
+    dir: &Path,
+    settings: LogSettings,
+    clean_shutdown: bool,
+    now_ms: i64,
+) -> Result<(Log, ProducerStates, EpochCache), BrokerError> {
+    let log = Log::open(dir, settings, clean_shutdown, now_ms)?;
+    let producers = load_producer_state(dir, &log, now_ms)?;
+    let epochs = read_epoch_checkpoint(dir).map_err(|e| BrokerError::Storage(format!("{}: {e}", dir.display())))?;
+    Ok((log, producers, epochs))
 }
 
 /// Newest valid snapshot at or below the log end, then the batch headers after it.
