@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Cross-checks a rendered gregor chart where schema validation cannot see: that the
-objects point at each other correctly and that the gregor config only names files the
-pod actually mounts.
+objects point at each other correctly, that the gregor config only names files the
+pod actually mounts, and that with replicas > 1 the pods can form a quorum (voters on
+the pods' DNS names and a controller port the pods and the headless Service open).
 
     check-chart-refs.py RENDERED.yaml
         checks; exits 1 with one line per problem
@@ -96,6 +97,7 @@ def check(docs):
     ]
 
     config = yaml.safe_load(config_map(docs)["data"]["gregor.yaml"])
+    problems += check_cluster(sts, container, headless, services, config)
     if not any(under(config["data_dir"], p) for p in writable):
         problems.append(f"data_dir {config['data_dir']} is on no writable volume")
     files = []
@@ -109,6 +111,66 @@ def check(docs):
     for what, path in files:
         if not any(under(path, m) for m in secret_mounts):
             problems.append(f"{what} {path} lies in no mounted Secret")
+    return problems
+
+
+def port_of(address):
+    return int(address.rsplit(":", 1)[1])
+
+
+def check_cluster(sts, container, headless, services, config):
+    """What a quorum of pods needs: voters that are the pods' DNS names on a controller
+    port the pod and the headless Service open, pods started together and findable
+    before they are ready, and readiness that waits for the quorum."""
+    problems = []
+    replicas = sts["spec"]["replicas"]
+    cluster = config.get("cluster")
+    numbers = [p["containerPort"] for p in container.get("ports", [])]
+    if len(numbers) != len(set(numbers)):
+        problems.append(f"container ports repeat a number: {numbers}")
+    admin = {p["name"]: p["containerPort"] for p in container.get("ports", [])}.get("admin")
+    if admin != port_of(config["admin"]["bind"]):
+        problems.append(f"container port admin ({admin}) is not admin.bind ({config['admin']['bind']})")
+    ready = container.get("readinessProbe", {}).get("httpGet", {})
+    if (ready.get("path"), ready.get("port")) != ("/readyz", "admin"):
+        problems.append(f"readinessProbe is {ready}, not /readyz on the admin port")
+    if replicas == 1:
+        if cluster is not None:
+            problems.append("one replica renders a cluster: section")
+        return problems
+    if cluster is None:
+        return problems + [f"{replicas} replicas render no cluster: section"]
+    if sts["spec"].get("podManagementPolicy") != "Parallel":
+        problems.append("podManagementPolicy is not Parallel: pod 0 would wait for a quorum that never starts")
+    if headless is not None and headless["spec"].get("publishNotReadyAddresses") is not True:
+        problems.append("the headless Service does not publish not-ready pods: voters cannot find each other")
+    controller = {p["name"]: p["containerPort"] for p in container.get("ports", [])}.get("controller")
+    if controller is None:
+        return problems + ["the container has no port named controller"]
+    if headless is not None and controller not in [p["port"] for p in headless["spec"]["ports"]]:
+        problems.append(f"the headless Service lacks the controller port {controller}")
+    for name, svc in services.items():
+        if svc is not headless and controller in [p["port"] for p in svc["spec"]["ports"]]:
+            problems.append(f"Service {name} exposes the controller port {controller}")
+    if port_of(cluster.get("controller_bind", ":0")) != controller:
+        problems.append(f"cluster.controller_bind {cluster.get('controller_bind')} is not on port {controller}")
+    namespace = sts["metadata"].get("namespace")
+    domain = f"{sts['spec']['serviceName']}.{namespace}.svc."
+    voters = cluster.get("voters", [])
+    if len(voters) != replicas:
+        problems.append(f"{len(voters)} voters for {replicas} replicas")
+    for i, voter in enumerate(voters):
+        node, address = voter.split("@", 1)
+        host = address.rsplit(":", 1)[0]
+        if node != str(i + 1) or not host.startswith(f"{sts['metadata']['name']}-{i}.{domain}"):
+            problems.append(f"voter {voter} is not node {i + 1} at pod {sts['metadata']['name']}-{i}.{domain}…")
+        if port_of(address) != controller:
+            problems.append(f"voter {voter} is not on the controller port {controller}")
+        if port_of(address) in [port_of(l["bind"]) for l in config["listeners"]]:
+            problems.append(f"voter {voter} is on a listener's port")
+    inter = [l for l in config["listeners"] if l["name"] == cluster.get("inter_broker_listener")]
+    if not inter or inter[0].get("security", "plaintext") != "plaintext":
+        problems.append(f"inter_broker_listener {cluster.get('inter_broker_listener')} is not a plaintext listener")
     return problems
 
 

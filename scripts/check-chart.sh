@@ -7,8 +7,13 @@
 #      the gregor config names (TLS, SASL passwords) lies in a mounted Secret
 #   5. gregor check-config on the rendered config files, through the chart's own
 #      entrypoint (so with the per-pod GREGOR_… overrides it sets): the default
-#      values, and the secure values as a single node (a gregor without clustering
-#      support rejects the `cluster:` section that replicas > 1 adds).
+#      values as pod 0, the secure values as a single node (pod 0) and with their
+#      three replicas as pods 0, 1 and 2
+#   6. scripts/check-chart-cluster.py: the default values with replicas=3 run as three
+#      real gregor processes on 127.0.0.1, one per pod, each through the entrypoint
+#      (pod DNS names and ports mapped to free local ports; the script's docstring
+#      says exactly what it changes); all /readyz 200, Metadata on each node lists the
+#      three brokers, a topic with replication factor 3 takes and returns a record
 #
 #   scripts/check-chart.sh                                   steps 1-4
 #   GREGOR_BIN=target/release/gregor scripts/check-chart.sh  all steps
@@ -56,14 +61,20 @@ render() { # name, then helm arguments
 }
 render default
 render secure -f "$SECURE_VALUES"
-# The secure values on one node: what gregor can check until it accepts `cluster:`.
+# The secure values on one node: no `cluster:` section, no internal listener.
 render secure-1 -f "$SECURE_VALUES" --set replicas=1 \
   --set 'config.broker.default\.replication\.factor=1,config.broker.min\.insync\.replicas=1'
+# The default (plaintext) values as a three-node cluster, run for real in step 6.
+render cluster --set replicas=3
 grep -q '^kind: ServiceMonitor' "$WORK/secure.yaml" || die "the secure values render no ServiceMonitor"
 grep -q '^      voters:' "$WORK/secure.yaml" || die "3 replicas render no cluster voters"
+grep -q '^      voters:' "$WORK/secure-1.yaml" && die "1 replica renders cluster voters"
+# No configured listener of the secure values is plaintext: the chart must add one.
+grep -A2 -- '- bind: 0.0.0.0:9094' "$WORK/secure.yaml" | grep -q 'name: INTERNAL' \
+  || die "the secure values render no plaintext INTERNAL listener for replication"
 
 step "kubernetes-validate --strict -k $KUBE_VERSION"
-for name in default secure; do
+for name in default secure cluster; do
   out="$("$KUBE_VALIDATE" --strict -k "$KUBE_VERSION" --quiet "$WORK/$name.yaml" 2>&1)" \
     || { printf '%s\n' "$out"; die "$name: manifests do not validate against Kubernetes $KUBE_VERSION"; }
   # The ServiceMonitor is a custom resource without a schema here; step 4 checks its
@@ -74,7 +85,7 @@ for name in default secure; do
 done
 
 step "cross-references (selectors, ports, volumes, Secret paths)"
-for name in default secure secure-1; do
+for name in default secure secure-1 cluster; do
   mkdir -p "$WORK/$name"
   "$PYTHON" scripts/check-chart-refs.py "$WORK/$name.yaml" --extract "$WORK/$name" \
     || die "$name: broken references (above)"
@@ -84,24 +95,40 @@ done
 step "gregor check-config on the rendered config, through the chart's entrypoint"
 if [[ -z "${GREGOR_BIN:-}" ]]; then
   echo "SKIPPED: GREGOR_BIN is not set (e.g. GREGOR_BIN=target/release/gregor), so the rendered"
-  echo "config was not checked by gregor itself."
-  printf '\ncheck-chart: OK (without the gregor check-config step)\n'
+  echo "config was not checked by gregor itself, nor run as a cluster."
+  printf '\ncheck-chart: OK (without the gregor steps 5 and 6)\n'
   exit 0
 fi
 [[ -x "$GREGOR_BIN" ]] || die "GREGOR_BIN=$GREGOR_BIN is not an executable"
 # The entrypoint ends in `exec gregor "$@"`: put GREGOR_BIN first on PATH as `gregor`.
 mkdir -p "$WORK/path"
 ln -s "$(cd "$(dirname "$GREGOR_BIN")" && pwd)/$(basename "$GREGOR_BIN")" "$WORK/path/gregor"
-for name in default secure-1; do
-  # As in pod <release>-0: a clean environment but for what the StatefulSet sets.
-  if ! env -i PATH="$WORK/path:/usr/bin:/bin" POD_NAME="$RELEASE-0" POD_NAMESPACE="$NAMESPACE" \
-    sh "$WORK/$name/entrypoint.sh" check-config --config "$WORK/$name/gregor.yaml" >"$WORK/$name/effective.txt" 2>&1; then
-    cat "$WORK/$name/effective.txt"
-    die "$name: gregor rejects the rendered config"
+check_pod() { # render name, pod ordinal
+  local name="$1" ordinal="$2" pod="$RELEASE-$2" out="$WORK/$1/effective-$2.txt"
+  # As in pod <release>-<ordinal>: a clean environment but for what the StatefulSet sets.
+  if ! env -i PATH="$WORK/path:/usr/bin:/bin" POD_NAME="$pod" POD_NAMESPACE="$NAMESPACE" \
+    sh "$WORK/$name/entrypoint.sh" check-config --config "$WORK/$name/gregor.yaml" >"$out" 2>&1; then
+    cat "$out"
+    die "$name: gregor rejects the rendered config in pod $pod"
   fi
-  want="\"$RELEASE-0.$RELEASE-headless.$NAMESPACE.svc.cluster.local:9092\""
-  grep -q '^    node_id: 1,$' "$WORK/$name/effective.txt" || die "$name: node_id is not 1 in pod $RELEASE-0"
-  grep -qF "$want" "$WORK/$name/effective.txt" || die "$name: pod $RELEASE-0 does not advertise $want"
-  echo "$name: accepted by $("$GREGOR_BIN" --version) as node 1 advertising $want"
+  local want="\"$pod.$RELEASE-headless.$NAMESPACE.svc.cluster.local:9092\""
+  grep -q "^    node_id: $((ordinal + 1)),\$" "$out" || die "$name: node_id is not $((ordinal + 1)) in pod $pod"
+  grep -qF "$want" "$out" || die "$name: pod $pod does not advertise $want"
+  echo "$name: accepted by $("$GREGOR_BIN" --version) as node $((ordinal + 1)) advertising $want"
+}
+check_pod default 0
+check_pod secure-1 0
+for ordinal in 0 1 2; do
+  check_pod secure "$ordinal"
 done
+grep -q 'controller_bind: Some(' "$WORK/secure/effective-0.txt" \
+  || die "secure: gregor sees no cluster.controller_bind"
+grep -qF "\"$RELEASE-2.$RELEASE-headless.$NAMESPACE.svc.cluster.local:9094\"" "$WORK/secure/effective-2.txt" \
+  || die "secure: pod $RELEASE-2 does not advertise its INTERNAL listener"
+
+step "the rendered 3-replica cluster, run as three local gregor processes"
+"$PYTHON" -c 'import confluent_kafka, kafka' 2>/dev/null \
+  || die "the test venv lacks confluent-kafka or kafka-python: run scripts/install-test-deps.sh"
+"$PYTHON" scripts/check-chart-cluster.py "$WORK/cluster" "$GREGOR_BIN" \
+  || die "the chart's replicas=3 render does not make a working cluster (above)"
 printf '\ncheck-chart: OK\n'

@@ -61,17 +61,45 @@ The DNS suffix after "<pod>." that makes a pod's stable address.
 {{- end }}
 
 {{/*
-The listener that carries replication and the Raft quorum when replicas > 1.
+The listener followers fetch over when replicas > 1: config.cluster.inter_broker_listener
+if set, else the first plaintext listener of config.listeners, else INTERNAL (which
+gregor.listeners then adds). gregor only replicates over plaintext for now.
 */}}
 {{- define "gregor.interBrokerListener" -}}
 {{- $cluster := .Values.config.cluster | default dict }}
-{{- $cluster.inter_broker_listener | default "INTERNAL" }}
+{{- $name := $cluster.inter_broker_listener | default "" }}
+{{- if not $name }}
+{{- range .Values.config.listeners }}
+{{- if and (not $name) (eq (.security | default "plaintext") "plaintext") }}{{ $name = .name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $name | default "INTERNAL" }}
+{{- end }}
+
+{{/*
+"true" when the inter-broker listener carries only replication, so the client Service
+leaves it out: the chart added it, or config.cluster.inter_broker_listener names it
+and other listeners remain for clients. A plaintext listener the chart merely picked
+stays a client listener too.
+*/}}
+{{- define "gregor.interBrokerOnly" -}}
+{{- if gt (int .Values.replicas) 1 }}
+{{- $cluster := .Values.config.cluster | default dict }}
+{{- $inter := include "gregor.interBrokerListener" . }}
+{{- $found := false }}
+{{- range .Values.config.listeners }}
+{{- if eq .name $inter }}{{ $found = true }}{{ end }}
+{{- end }}
+{{- if or (not $found) (and $cluster.inter_broker_listener (gt (len .Values.config.listeners) 1)) }}true{{ end }}
+{{- end }}
 {{- end }}
 
 {{/*
 The effective listener list, as JSON (templates can only return strings): the
-configured listeners, plus a plaintext INTERNAL listener on 9093 when replicas > 1 and
-the configured ones do not already name the inter-broker listener.
+configured listeners, plus a plaintext listener on 9094 named after the inter-broker
+listener when replicas > 1 and config.listeners lacks it (with the default naming:
+when none of them is plaintext). It carries replication inside the Kubernetes
+network only; the Services never expose it to clients.
 */}}
 {{- define "gregor.listeners" -}}
 {{- $listeners := deepCopy .Values.config.listeners }}
@@ -82,17 +110,31 @@ the configured ones do not already name the inter-broker listener.
 {{- if eq .name $inter }}{{ $found = true }}{{ end }}
 {{- end }}
 {{- if not $found }}
-{{- $listeners = append $listeners (dict "name" $inter "bind" "0.0.0.0:9093" "security" "plaintext") }}
+{{- $listeners = append $listeners (dict "name" $inter "bind" "0.0.0.0:9094" "security" "plaintext") }}
 {{- end }}
 {{- end }}
 {{- toJson $listeners }}
 {{- end }}
 
 {{/*
-The gregor config file: `.Values.config` with the chart's additions (the INTERNAL
-listener and the `cluster:` section when replicas > 1; a single node has no
-`cluster:`, whatever `.Values.config.cluster` says). node_id and the advertised
-addresses are not in the file: the entrypoint sets them per pod.
+The listeners the client Service exposes, as a JSON list.
+*/}}
+{{- define "gregor.clientListeners" -}}
+{{- $inter := include "gregor.interBrokerListener" . }}
+{{- $skip := include "gregor.interBrokerOnly" . }}
+{{- $out := list }}
+{{- range include "gregor.listeners" . | fromJsonArray }}
+{{- if not (and $skip (eq .name $inter)) }}{{ $out = append $out . }}{{ end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
+The gregor config file: `.Values.config` with the chart's additions when replicas > 1
+(the internal listener, if needed, and the `cluster:` section: voters = every pod's
+DNS name on controllerPort, the controller endpoint bound there on every interface;
+a single node has no `cluster:`, whatever `.Values.config.cluster` says). node_id
+and the advertised addresses are not in the file: the entrypoint sets them per pod.
 Sections come out in the order of config/single-node.yaml; anything unknown is
 still rendered, so that gregor rejects it at start rather than the chart hiding it.
 */}}
@@ -104,16 +146,14 @@ still rendered, so that gregor rejects it at start rather than the chart hiding 
 {{- $cluster := deepCopy (.Values.config.cluster | default dict) }}
 {{- $inter := include "gregor.interBrokerListener" . }}
 {{- $_ := set $cluster "inter_broker_listener" $inter }}
+{{- $_ := set $cluster "controller_bind" (printf "0.0.0.0:%d" (int .Values.controllerPort)) }}
 {{- if not $cluster.voters }}
-{{- $port := "" }}
-{{- range $cfg.listeners }}
-{{- if eq .name $inter }}{{ $port = include "gregor.port" .bind }}{{ end }}
-{{- end }}
+{{- $port := int .Values.controllerPort }}
 {{- $voters := list }}
 {{- $fullname := include "gregor.fullname" . }}
 {{- $domain := include "gregor.podDomain" . }}
 {{- range $i := until (int .Values.replicas) }}
-{{- $voters = append $voters (printf "%d@%s-%d.%s:%s" (add1 $i) $fullname $i $domain $port) }}
+{{- $voters = append $voters (printf "%d@%s-%d.%s:%d" (add1 $i) $fullname $i $domain $port) }}
 {{- end }}
 {{- $_ := set $cluster "voters" $voters }}
 {{- end }}
@@ -164,6 +204,36 @@ in ways the schema cannot express.
 {{- end }}
 {{- if and $l.tls (not $v.tls.existingSecret) (not $v.extraSecretMounts) }}
 {{- fail (printf "config.listeners %s has tls: name the Secret with the certificate in tls.existingSecret" $l.name) }}
+{{- end }}
+{{- end }}
+{{- /* Container ports: one name and one number each, or the pod cannot start. */}}
+{{- $ports := dict }}
+{{- $names := dict }}
+{{- $open := list }}
+{{- range $l := include "gregor.listeners" . | fromJsonArray }}
+{{- $open = append $open (list (printf "listener %s" $l.name) (include "gregor.portName" $l.name) (include "gregor.port" $l.bind)) }}
+{{- end }}
+{{- $open = append $open (list "admin.bind" "admin" (include "gregor.port" $v.config.admin.bind)) }}
+{{- if gt (int $v.replicas) 1 }}
+{{- $open = append $open (list "controllerPort" "controller" (toString (int $v.controllerPort))) }}
+{{- end }}
+{{- range $p := $open }}
+{{- $what := index $p 0 }}{{ $name := index $p 1 }}{{ $port := index $p 2 }}
+{{- if hasKey $ports $port }}
+{{- fail (printf "%s and %s both use port %s" (get $ports $port) $what $port) }}
+{{- end }}
+{{- if hasKey $names $name }}
+{{- fail (printf "%s and %s both make the Kubernetes port name %q" (get $names $name) $what $name) }}
+{{- end }}
+{{- $_ := set $ports $port $what }}
+{{- $_ := set $names $name $what }}
+{{- end }}
+{{- if gt (int $v.replicas) 1 }}
+{{- $inter := include "gregor.interBrokerListener" . }}
+{{- range $l := $v.config.listeners }}
+{{- if and (eq $l.name $inter) (ne ($l.security | default "plaintext") "plaintext") }}
+{{- fail (printf "config.cluster.inter_broker_listener %s is %s: gregor replicates over plaintext only for now; name a plaintext listener, or leave inter_broker_listener out and the chart adds one" $inter $l.security) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- range $u := $v.config.users | default list }}
