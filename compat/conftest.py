@@ -246,6 +246,17 @@ class Gregor:
         self._kill_group()
         return rc
 
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes with its sockets open, as a hung node or one
+        cut off from the network looks to its peers."""
+        assert self.running(), "gregor is not running"
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after pause()."""
+        assert self.proc is not None, "gregor was never started"
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def restart(self, clean: bool = True, timeout: float = READY_TIMEOUT_S) -> "Gregor":
         if clean:
             self.stop()
@@ -267,6 +278,10 @@ class Gregor:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)  # a paused process cannot stop
+            except ProcessLookupError:
+                pass
             try:
                 self.stop(timeout=10, check=False)
             except GregorError:

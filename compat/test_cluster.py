@@ -1,22 +1,28 @@
 """A three-node gregor cluster (Raft metadata quorum, ISR replication) driven by real
-clients, with faults by kill -9.
+clients, with faults by kill -9 and SIGSTOP/SIGCONT.
 
 - Every node's Metadata agrees: three brokers, each partition's leader, epoch,
   replicas and ISR, once caught up.
 - confluent-kafka (idempotent, acks=all) and kafka-python (acks=all) write to an RF=3,
-  min.insync.replicas=2 topic while the harness kills -9 and restarts the leader of
-  partition 0 several times. Afterwards every acknowledged record is present exactly
-  once, in send order per partition, read back from the new leaders.
+  min.insync.replicas=2 topic while the harness, round after round, kills -9 and
+  restarts the leader of partition 0, or freezes it (SIGSTOP) past its session and
+  thaws it. Afterwards every acknowledged record is present exactly once, in send
+  order per partition, read back from the new leaders.
+- A consumer group (confluent-kafka and kafka-python members) keeps consuming while its
+  coordinator is killed -9 twice: every acknowledged record is consumed, and the last
+  commits are the partitions' ends.
 - With two of three nodes down, the survivor cannot accept acks=all writes (no quorum
   to shrink the ISR; NOT_ENOUGH_REPLICAS or a timeout), and nothing it refused shows up
   once the others return.
 
-`GREGOR_CLUSTER_FAULT_ROUNDS` sets the number of leader kills (default 3).
+`GREGOR_CLUSTER_FAULT_ROUNDS` sets the number of fault rounds (default 4: kill, freeze,
+kill, freeze).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -26,7 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Gregor, free_port
 
-ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "4"))
 NODES = 3
 
 
@@ -62,6 +68,15 @@ class Cluster:
         return self
 
     def cleanup(self):
+        # SIGTERM to all at once: each leaves through the quorum (controlled
+        # shutdown), which the last one alone would wait for in vain
+        for g in self.nodes.values():
+            if g.running():
+                for sig in (signal.SIGCONT, signal.SIGTERM):
+                    try:
+                        os.kill(g.pid, sig)
+                    except ProcessLookupError:
+                        pass
         for g in self.nodes.values():
             g.cleanup()
 
@@ -200,12 +215,19 @@ def test_acked_records_survive_leader_kills(cluster, new_topic):
         w.start()
     try:
         live = [1, 2, 3]
-        for _ in range(ROUNDS):
+        for round_ in range(ROUNDS):
             time.sleep(2)
             victim = cluster.leader_of(topic, 0, live)
-            cluster.nodes[victim].kill()
-            time.sleep(3)
-            cluster.nodes[victim].start(timeout=60)
+            if round_ % 2 == 0:
+                cluster.nodes[victim].kill()
+                time.sleep(3)
+                cluster.nodes[victim].start(timeout=60)
+            else:
+                # frozen past its session: fenced, its leaderships move; on SIGCONT
+                # it is a stale leader until it learns the new epochs
+                cluster.nodes[victim].pause()
+                time.sleep(5)
+                cluster.nodes[victim].resume()
             cluster.wait_isr(topic, partitions, 3, timeout=90)
         time.sleep(2)
     finally:
@@ -256,3 +278,127 @@ def test_a_minority_refuses_acks_all(cluster, new_topic):
     p.produce(topic, value=b"majority", partition=0, on_delivery=lambda err, msg: ok.append((err, msg.offset())))
     p.flush(30)
     assert ok and ok[0][0] is None, ok
+
+
+def coordinator_of(cluster: Cluster, group: str) -> int:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return admin.describe_consumer_groups([group])[group].result(10).coordinator.id
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_groups_consume_through_coordinator_failover(cluster, new_topic):
+    """A confluent-kafka and a kafka-python consumer share a group while a producer
+    writes; the group's coordinator is killed -9 and restarted twice. The group finds
+    the new coordinator (the new leader of its offsets partition, which loaded the
+    commits), rebalances, and between them the members read every acknowledged
+    record; the offsets they committed last are the partitions' ends."""
+    from kafka import KafkaConsumer
+
+    topic = new_topic()
+    group = f"{topic}-group"
+    partitions = 3
+    create(cluster, topic, partitions)
+    acked: set[bytes] = set()
+    consumed: set[bytes] = set()
+    lock = threading.Lock()
+    stop_producing = threading.Event()
+    stop_consuming = threading.Event()
+    failures: list[str] = []
+
+    def producer():
+        p = Producer({"bootstrap.servers": cluster.bootstrap, "enable.idempotence": True, "acks": "all",
+                      "linger.ms": 5, "message.timeout.ms": 120000})
+
+        def on_delivery(err, msg):
+            if err is None:
+                with lock:
+                    acked.add(msg.value())
+
+        i = 0
+        while not stop_producing.is_set():
+            p.produce(topic, value=f"r-{i}".encode(), on_delivery=on_delivery)
+            p.poll(0)
+            i += 1
+            if i % 50 == 0:
+                time.sleep(0.05)
+        if p.flush(150) != 0:
+            failures.append("producer could not deliver everything")
+
+    def confluent_member():
+        c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
+                      "auto.offset.reset": "earliest", "auto.commit.interval.ms": 500,
+                      "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000})
+        c.subscribe([topic])
+        try:
+            while not stop_consuming.is_set():
+                m = c.poll(0.2)
+                if m is not None and not m.error():
+                    with lock:
+                        consumed.add(m.value())
+        finally:
+            c.close()
+
+    def kafka_python_member():
+        c = KafkaConsumer(topic, bootstrap_servers=cluster.bootstrap, group_id=group,
+                          auto_offset_reset="earliest", auto_commit_interval_ms=500,
+                          session_timeout_ms=10000, heartbeat_interval_ms=1000,
+                          request_timeout_ms=30000)
+        try:
+            while not stop_consuming.is_set():
+                for records in c.poll(timeout_ms=200).values():
+                    with lock:
+                        consumed.update(r.value for r in records)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=f) for f in (producer, confluent_member, kafka_python_member)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(2):
+            deadline = time.monotonic() + 60
+            while True:  # the group is consuming
+                with lock:
+                    before = len(consumed)
+                time.sleep(1)
+                with lock:
+                    if len(consumed) > before:
+                        break
+                assert time.monotonic() < deadline, "the group consumes nothing"
+            victim = coordinator_of(cluster, group)
+            cluster.nodes[victim].kill()
+            time.sleep(3)
+            cluster.nodes[victim].start(timeout=60)
+            cluster.wait_isr(topic, partitions, 3, timeout=90)
+        time.sleep(2)
+    finally:
+        stop_producing.set()
+        threads[0].join(180)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with lock:
+                if acked <= consumed:
+                    break
+            time.sleep(0.5)
+        stop_consuming.set()
+        for t in threads[1:]:
+            t.join(60)
+    assert not failures, failures
+    assert len(acked) > 300, len(acked)
+    missing = acked - consumed
+    assert not missing, f"{len(missing)} acknowledged records never consumed, e.g. {sorted(missing)[:5]}"
+    # the members' last commits reached the new coordinators: they are the ends
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        committed = {tp.partition: tp.offset for tp in probe.committed(tps, timeout=30)}
+        ends = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+    finally:
+        probe.close()
+    assert committed == ends, (committed, ends)

@@ -383,6 +383,9 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     #[serde(rename = "offsets.retention.check.interval.ms")]
     pub offsets_retention_check_interval_ms: i64,
+    /// How long an OffsetCommit waits for the offsets partition's ISR.
+    #[serde(rename = "offsets.commit.timeout.ms")]
+    pub offsets_commit_timeout_ms: i64,
     #[serde(rename = "offset.metadata.max.bytes")]
     pub offset_metadata_max_bytes: i32,
     #[serde(rename = "producer.id.expiration.ms")]
@@ -459,6 +462,7 @@ impl Default for BrokerConfig {
             offsets_topic_num_partitions: 50,
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
+            offsets_commit_timeout_ms: 5_000,
             offset_metadata_max_bytes: 4096,
             producer_id_expiration_ms: 86_400_000,
             allow_everyone_if_no_acl_found: false,
@@ -711,6 +715,7 @@ impl BrokerConfig {
             ("offsets.topic.num.partitions", self.offsets_topic_num_partitions as i64),
             ("offsets.retention.minutes", self.offsets_retention_minutes),
             ("offsets.retention.check.interval.ms", self.offsets_retention_check_interval_ms),
+            ("offsets.commit.timeout.ms", self.offsets_commit_timeout_ms),
             ("producer.id.expiration.ms", self.producer_id_expiration_ms),
             ("quota.window.num", self.quota_window_num as i64),
             ("quota.window.size.seconds", self.quota_window_size_seconds as i64),

@@ -188,7 +188,7 @@ async fn dispatch(
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(handlers::sync_group::handle(&ctx, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(handlers::heartbeat::handle(&ctx, r)),
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(handlers::leave_group::handle(&ctx, r)),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(handlers::offset_commit::handle(&ctx, r)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(handlers::offset_commit::handle(&ctx, r).await),
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(handlers::offset_fetch::handle(&ctx, r)),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(handlers::list_groups::handle(&ctx, r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(handlers::describe_groups::handle(&ctx, r)),

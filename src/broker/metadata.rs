@@ -269,10 +269,12 @@ impl Broker {
         let config = TopicConfig { overrides: configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
         if let Some(cluster) = self.cluster.get() {
             let image = cluster.image();
-            let rf = self.config.broker.offsets_topic_replication_factor.min(image.live_brokers().count() as i16);
-            let assignments = image
-                .assign(partitions, rf.max(1), spread_start(name))
-                .map_err(BrokerError::InvalidReplicationFactor)?;
+            // Kafka's rule: the full replication factor or no topic (capped only by
+            // the cluster's size), so a cluster never starts with a thin offsets log
+            let voters = self.config.cluster.as_ref().map_or(1, |c| c.voters.len()) as i16;
+            let rf = self.config.broker.offsets_topic_replication_factor.min(voters).max(1);
+            let assignments =
+                image.assign(partitions, rf, spread_start(name)).map_err(BrokerError::InvalidReplicationFactor)?;
             return self.propose_topic(name, config, assignments);
         }
         let settings = config.log_settings(&self.config.broker);

@@ -180,7 +180,7 @@ impl Broker {
             recovered_clean: clean,
             bound: RwLock::new(BTreeMap::new()),
             cluster: std::sync::OnceLock::new(),
-            groups: group::GroupCoordinator::new(&config.broker),
+            groups: group::GroupCoordinator::new(&config.broker, config.cluster.is_some()),
             producer_ids: producer_ids::ProducerIds::open(&config.data_dir)?,
             config,
         };
@@ -243,6 +243,30 @@ impl Broker {
 
     pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// Waits until `partition`'s HW passes `last_offset` (the ISR holds it), as
+    /// long as this node still leads it.
+    pub async fn await_high_watermark(
+        &self,
+        partition: &Partition,
+        last_offset: i64,
+        timeout: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.subscribe_appends();
+        loop {
+            changes.borrow_and_update();
+            if !partition.is_leader() {
+                return Err(BrokerError::NotLeaderOrFollower);
+            }
+            if partition.offsets().high_watermark > last_offset {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return Err(BrokerError::RequestTimedOut("not replicated to the ISR in time".into()));
+            }
+        }
     }
 
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {

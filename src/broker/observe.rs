@@ -31,10 +31,10 @@ impl Broker {
             .collect();
         g.group_states(&counts);
         for (group, _, _) in &groups {
-            if let Some(d) = self.groups.describe(group) {
+            if let Ok(Some(d)) = self.groups.describe(group) {
                 g.group_members(group, d.members.len());
             }
-            for (topic, partition, committed) in self.groups.fetch_offsets(group, None) {
+            for (topic, partition, committed) in self.groups.fetch_offsets(group, None).unwrap_or_default() {
                 let (Some(c), Some(hw)) = (committed, high_watermarks.get(&(topic.clone(), partition))) else {
                     continue;
                 };

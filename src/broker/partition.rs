@@ -411,6 +411,15 @@ impl Partition {
         Ok(PartitionRead { records: read.records, offsets })
     }
 
+    /// Reads everything this replica holds from `offset`, past the HW up to its log
+    /// end: for the group coordinator's loader (a new leader's log is the truth).
+    pub fn read_to_log_end(&self, offset: i64, max_bytes: usize) -> Result<PartitionRead, BrokerError> {
+        let g = self.lock();
+        let offsets = offsets_of(&g);
+        let read = g.log.read(offset, max_bytes, g.log.log_end_offset(), true)?;
+        Ok(PartitionRead { records: read.records, offsets })
+    }
+
     /// First offset with timestamp ≥ `ts` (and that timestamp), below the HW.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, BrokerError> {
         let g = self.lock();
@@ -577,7 +586,7 @@ fn read_epoch_checkpoint(dir: &Path) -> std::io::Result<Vec<(i32, i64)>> {
 
 /// The largest epoch ≤ `epoch` in `epochs` and where it ended; (-1, -1) when the
 /// cache starts after `epoch`.
-fn epoch_end(epochs: &[(i32, i64)], epoch: i32, log_end: i64) -> (i32, i64) {
+pub(crate) fn epoch_end(epochs: &[(i32, i64)], epoch: i32, log_end: i64) -> (i32, i64) {
     match epochs.iter().rposition(|(e, _)| *e <= epoch) {
         None => (-1, -1),
         Some(i) => (epochs[i].0, epochs.get(i + 1).map_or(log_end, |next| next.1)),

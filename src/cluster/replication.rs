@@ -5,6 +5,7 @@
 
 use super::image::{Image, PartitionImage};
 use super::Cluster;
+use crate::broker::group::OFFSETS_TOPIC;
 use crate::broker::partition::Partition;
 use crate::broker::Broker;
 use crate::proxy::upstream::{self, Connected, UpstreamSecurity};
@@ -95,8 +96,37 @@ impl Replication {
             }
         }
         b.remove_topics_not_in(image);
+        self.coordinate_groups(image);
         b.notify_appended();
         self.changed.notify_waiters();
+    }
+
+    /// The group coordinator follows the leadership of `__consumer_offsets`: it
+    /// drops the groups of partitions this node stopped leading and loads, off the
+    /// runtime's threads, those it started leading.
+    fn coordinate_groups(&self, image: &Image) {
+        let me = self.broker.node_id();
+        let (led, count) = match image.topics.get(OFFSETS_TOPIC) {
+            Some(t) => (
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.leader == me)
+                    .map(|(i, p)| (i as i32, p.leader_epoch))
+                    .collect(),
+                t.partitions.len() as i32,
+            ),
+            None => (HashMap::new(), 0),
+        };
+        for (index, epoch) in self.broker.groups.set_led(&led, count) {
+            let Some(partition) = self.broker.topic(OFFSETS_TOPIC).and_then(|t| t.partition(index)) else { continue };
+            let broker = self.broker.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = broker.groups.load(index, epoch, &partition, now_ms()) {
+                    tracing::error!(partition = index, error = %e, "cannot load the groups of an offsets partition");
+                }
+            });
+        }
     }
 
     fn ensure_fetcher(self: &Arc<Self>, leader: i32) {

@@ -4,6 +4,11 @@
 //! offsets and group metadata to the internal `__consumer_offsets` topic, from
 //! which it restores them at start.
 //!
+//! In a cluster each node coordinates the groups whose offsets partition it leads
+//! (Kafka's rule): it loads that partition's records when it becomes leader and
+//! drops those groups when it stops; requests for other groups get
+//! NOT_COORDINATOR, and COORDINATOR_LOAD_IN_PROGRESS while loading.
+//!
 //! One mutex guards all groups; it is held for in-memory work and for appends to
 //! the offsets log (page-cache writes), never across an await.
 
@@ -11,6 +16,7 @@ pub mod records;
 pub mod state;
 
 use super::error::BrokerError;
+use super::partition::Partition;
 use super::Broker;
 use crate::config::BrokerConfig;
 use crate::log::batch;
@@ -20,7 +26,7 @@ use state::{
     Completion, Group, GroupError, GroupSettings, GroupState, JoinRequest, JoinResult, Member, Reply, SyncResult,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// Kafka's name for the internal offsets topic.
@@ -37,6 +43,42 @@ struct Inner {
     offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
     join_waiters: Waiters<JoinResult>,
     sync_waiters: Waiters<SyncResult>,
+    ownership: Ownership,
+}
+
+/// Which offsets partitions' groups this node coordinates: all on a single node;
+/// in a cluster, those whose replica it leads, once their records are loaded.
+#[derive(Default)]
+struct Ownership {
+    clustered: bool,
+    /// The offsets topic's partition count, which group ids hash onto.
+    partitions: i32,
+    /// Led partitions: index → (leader epoch, loaded).
+    led: HashMap<i32, (i32, bool)>,
+}
+
+impl Ownership {
+    fn partition_of(&self, group_id: &str) -> Option<i32> {
+        (self.partitions > 0).then(|| records::partition_for(group_id, self.partitions))
+    }
+
+    fn check(&self, group_id: &str) -> Result<(), GroupError> {
+        if !self.clustered {
+            return Ok(());
+        }
+        match self.partition_of(group_id).and_then(|p| self.led.get(&p)) {
+            Some((_, true)) => Ok(()),
+            Some((_, false)) => Err(GroupError::CoordinatorLoadInProgress),
+            None => Err(GroupError::NotCoordinator),
+        }
+    }
+}
+
+/// An append to the offsets log: answered once the partition's HW passes
+/// `last_offset` (Kafka writes offsets with acks=all).
+pub struct Replicating {
+    pub partition: Arc<Partition>,
+    pub last_offset: i64,
 }
 
 /// One committed offset to store.
@@ -66,7 +108,9 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    pub fn new(cfg: &BrokerConfig) -> GroupCoordinator {
+    /// `clustered`: coordinate only the groups of led offsets partitions (none
+    /// until [`Self::set_led`] says which).
+    pub fn new(cfg: &BrokerConfig, clustered: bool) -> GroupCoordinator {
         GroupCoordinator {
             settings: GroupSettings {
                 min_session_timeout_ms: cfg.group_min_session_timeout_ms,
@@ -77,7 +121,7 @@ impl GroupCoordinator {
             offsets_partitions: cfg.offsets_topic_num_partitions,
             metadata_bytes_max: cfg.offset_metadata_max_bytes as usize,
             retention_ms: cfg.offsets_retention_minutes.saturating_mul(60_000),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner { ownership: Ownership { clustered, ..Ownership::default() }, ..Inner::default() }),
         }
     }
 
@@ -106,6 +150,9 @@ impl GroupCoordinator {
     pub async fn join(&self, group_id: &str, req: JoinRequest, now_ms: i64) -> JoinResult {
         let (rx, member_id) = {
             let mut inner = self.lock();
+            if let Err(e) = inner.ownership.check(group_id) {
+                return JoinResult::error(&req.member_id, e);
+            }
             let group =
                 inner.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, self.settings, now_ms));
             if group.state == GroupState::Dead {
@@ -143,6 +190,9 @@ impl GroupCoordinator {
     ) -> SyncResult {
         let rx = {
             let mut inner = self.lock();
+            if let Err(e) = inner.ownership.check(group_id) {
+                return SyncResult::error(e);
+            }
             let Some(group) = inner.groups.get_mut(group_id) else {
                 return SyncResult::error(GroupError::UnknownMemberId);
             };
@@ -182,6 +232,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<(), GroupError> {
         let mut inner = self.lock();
+        inner.ownership.check(group_id)?;
         match inner.groups.get_mut(group_id) {
             Some(g) => g.heartbeat(member_id, instance_id, generation_id, now_ms),
             None => Err(GroupError::UnknownMemberId),
@@ -197,6 +248,9 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Vec<Result<(), GroupError>> {
         let mut inner = self.lock();
+        if let Err(e) = inner.ownership.check(group_id) {
+            return members.iter().map(|_| Err(e)).collect();
+        }
         let Some(group) = inner.groups.get_mut(group_id) else {
             return members.iter().map(|_| Err(GroupError::UnknownMemberId)).collect();
         };
@@ -223,7 +277,8 @@ impl GroupCoordinator {
 
     /// Stores offsets for a group member (or, with generation -1 and no member id,
     /// for a group that only uses Kafka to store offsets). Per-entry errors are
-    /// returned as Kafka codes; a group-level failure as `Err`.
+    /// returned as Kafka codes; a group-level failure as `Err`. The offsets are
+    /// answered once the returned append is replicated.
     #[allow(clippy::too_many_arguments, reason = "mirrors the OffsetCommit request fields")]
     pub fn commit(
         &self,
@@ -234,8 +289,9 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         entries: Vec<CommitEntry>,
         now_ms: i64,
-    ) -> Result<Vec<i16>, GroupError> {
+    ) -> Result<(Vec<i16>, Option<Replicating>), GroupError> {
         let mut inner = self.lock();
+        inner.ownership.check(group_id)?;
         let group =
             inner.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, self.settings, now_ms));
         self.check_commit(group, generation_id, member_id, instance_id, now_ms)?;
@@ -246,7 +302,7 @@ impl GroupCoordinator {
             let meta = e.metadata.unwrap_or_default();
             let code = if meta.len() > self.metadata_bytes_max {
                 kafka_protocol::error::ResponseError::OffsetMetadataTooLarge.code()
-            } else if broker.topic(&e.topic).and_then(|t| t.partition(e.partition)).is_none() {
+            } else if broker.topic(&e.topic).is_none_or(|t| e.partition < 0 || e.partition >= t.partition_count()) {
                 BrokerError::UnknownTopicOrPartition.code()
             } else {
                 let v = OffsetValue {
@@ -264,16 +320,20 @@ impl GroupCoordinator {
             };
             codes.push(code);
         }
+        let mut replicating = None;
         if !records.is_empty() {
-            if let Err(e) = self.append(broker, group_id, records, now_ms) {
-                tracing::error!(group = group_id, error = %e, "cannot persist offsets");
-                let code = e.code();
-                return Ok(codes.into_iter().map(|c| if c == 0 { code } else { c }).collect());
+            match self.append(broker, group_id, records, now_ms) {
+                Ok(r) => replicating = Some(r),
+                Err(e) => {
+                    tracing::error!(group = group_id, error = %e, "cannot persist offsets");
+                    let code = commit_error(&e).code();
+                    return Ok((codes.into_iter().map(|c| if c == 0 { code } else { c }).collect(), None));
+                }
             }
         }
         let stored = inner.offsets.entry(group_id.to_string()).or_default();
         stored.extend(accepted);
-        Ok(codes)
+        Ok((codes, replicating))
     }
 
     /// Kafka's rules: members commit with their generation (also while the group
@@ -322,10 +382,11 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Vec<(String, i32, Option<OffsetValue>)> {
+    ) -> Result<Vec<(String, i32, Option<OffsetValue>)>, GroupError> {
         let inner = self.lock();
+        inner.ownership.check(group_id)?;
         let stored = inner.offsets.get(group_id);
-        match topics {
+        Ok(match topics {
             Some(topics) => topics
                 .into_iter()
                 .flat_map(|(t, parts)| parts.into_iter().map(move |p| (t.clone(), p)).collect::<Vec<_>>())
@@ -337,7 +398,7 @@ impl GroupCoordinator {
             None => stored
                 .map(|s| s.iter().map(|((t, p), v)| (t.clone(), *p, Some(v.clone()))).collect())
                 .unwrap_or_default(),
-        }
+        })
     }
 
     /// (group id, protocol type, state) for every live group.
@@ -358,9 +419,10 @@ impl GroupCoordinator {
         out
     }
 
-    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+    pub fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, GroupError> {
         let inner = self.lock();
-        match inner.groups.get(group_id) {
+        inner.ownership.check(group_id)?;
+        Ok(match inner.groups.get(group_id) {
             Some(g) if g.state != GroupState::Dead => Some(GroupDescription {
                 state: g.state,
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
@@ -378,7 +440,7 @@ impl GroupCoordinator {
                 members: vec![],
             }),
             _ => None,
-        }
+        })
     }
 
     /// Deletes an empty group and its offsets.
@@ -390,6 +452,7 @@ impl GroupCoordinator {
     ) -> Result<(), kafka_protocol::error::ResponseError> {
         use kafka_protocol::error::ResponseError;
         let mut inner = self.lock();
+        inner.ownership.check(group_id).map_err(GroupError::response_error)?;
         let known = inner.groups.get(group_id).is_some_and(|g| g.state != GroupState::Dead)
             || inner.offsets.contains_key(group_id);
         if !known {
@@ -419,6 +482,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<Vec<Vec<i16>>, GroupError> {
         let mut inner = self.lock();
+        inner.ownership.check(group_id)?;
         let group = inner.groups.get(group_id);
         let has_offsets = inner.offsets.contains_key(group_id);
         if group.is_none_or(|g| g.state == GroupState::Dead) && !has_offsets {
@@ -510,47 +574,106 @@ impl GroupCoordinator {
         group_id: &str,
         records: Vec<(Key, Option<Bytes>)>,
         now_ms: i64,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<Replicating, BrokerError> {
         let topic = broker.offsets_topic(self.offsets_partitions)?;
         let index = records::partition_for(group_id, topic.partition_count());
-        let partition = topic.partition(index).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let partition = topic.local_partition(index)?;
         let bytes = encode_batch(records, now_ms)?;
         let headers = batch::split_and_validate(&bytes, usize::MAX)?;
-        partition.append(&bytes, &headers, None, now_ms)?;
+        let appended = partition.append(&bytes, &headers, None, now_ms)?;
+        // followers long-polling this leader fetch it now
+        broker.notify_appended();
+        Ok(Replicating { partition, last_offset: appended.info.last_offset })
+    }
+
+    /// Rebuilds offsets and groups from `__consumer_offsets` (a single node, at start).
+    pub fn restore(&self, broker: &Broker, now_ms: i64) -> Result<(), BrokerError> {
+        let Some(topic) = broker.topic(OFFSETS_TOPIC) else { return Ok(()) };
+        let mut latest = BTreeMap::new();
+        for p in topic.partitions() {
+            read_latest(&p, &mut latest)?;
+        }
+        let mut inner = self.lock();
+        let (offsets, groups) = self.replay(&mut inner, latest, now_ms);
+        tracing::info!(offsets, groups, "consumer groups restored");
         Ok(())
     }
 
-    /// Rebuilds offsets and groups from `__consumer_offsets` (at start).
-    pub fn restore(&self, broker: &Broker, now_ms: i64) -> Result<(), BrokerError> {
-        let Some(topic) = broker.topic(OFFSETS_TOPIC) else { return Ok(()) };
-        let mut latest: BTreeMap<Key, Option<Bytes>> = BTreeMap::new();
-        for p in topic.partitions() {
-            let mut offset = p.offsets().log_start;
-            let end = p.offsets().high_watermark;
-            while offset < end {
-                let read = p.read(offset, 1 << 20, true)?;
-                if read.records.is_empty() {
-                    break;
-                }
-                let mut buf = read.records.clone();
-                let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
-                    .map_err(|e| BrokerError::Storage(format!("{OFFSETS_TOPIC}: {e}")))?;
-                let mut advanced = false;
-                for set in sets {
-                    for r in set.records {
-                        if let Some(k) = r.key.clone().and_then(|k| Key::decode(k).ok()) {
-                            latest.insert(k, r.value.clone());
-                        }
-                        offset = offset.max(r.offset + 1);
-                        advanced = true;
-                    }
-                }
-                if !advanced {
-                    break;
-                }
+    /// In a cluster: the offsets partitions this node leads now (index → leader
+    /// epoch) of `partitions`. Groups of partitions it no longer leads are dropped,
+    /// their parked requests answered NOT_COORDINATOR. Returns the newly led
+    /// partitions, which serve nothing until [`Self::load`] has read them.
+    pub fn set_led(&self, led: &HashMap<i32, i32>, partitions: i32) -> Vec<(i32, i32)> {
+        let mut inner = self.lock();
+        let own = &mut inner.ownership;
+        own.clustered = true;
+        let resized = own.partitions != partitions;
+        own.partitions = partitions;
+        let gone: Vec<i32> =
+            own.led.iter().filter(|(i, (e, _))| resized || led.get(i) != Some(e)).map(|(i, _)| *i).collect();
+        for i in &gone {
+            own.led.remove(i);
+        }
+        let mut fresh = Vec::new();
+        for (&i, &e) in led {
+            if let std::collections::hash_map::Entry::Vacant(v) = own.led.entry(i) {
+                v.insert((e, false));
+                fresh.push((i, e));
             }
         }
+        if !gone.is_empty() {
+            Self::unload(&mut inner, &gone);
+        }
+        fresh
+    }
+
+    /// Reads a newly led offsets partition from its log start to its log end (as
+    /// Kafka's loader does: a new leader's whole log is the partition's truth) and
+    /// starts coordinating its groups, unless leadership moved on meanwhile.
+    pub fn load(&self, index: i32, leader_epoch: i32, partition: &Partition, now_ms: i64) -> Result<(), BrokerError> {
+        let mut latest = BTreeMap::new();
+        read_latest(partition, &mut latest)?;
         let mut inner = self.lock();
+        if inner.ownership.led.get(&index) != Some(&(leader_epoch, false)) {
+            return Ok(());
+        }
+        let (offsets, groups) = self.replay(&mut inner, latest, now_ms);
+        inner.ownership.led.insert(index, (leader_epoch, true));
+        tracing::info!(
+            partition = index,
+            leader_epoch,
+            offsets,
+            groups,
+            "coordinating the groups of an offsets partition"
+        );
+        Ok(())
+    }
+
+    /// Drops the groups hashed onto `gone`, answering their parked requests.
+    fn unload(inner: &mut Inner, gone: &[i32]) {
+        let own = &inner.ownership;
+        let ours = |g: &str| own.partition_of(g).is_some_and(|p| gone.contains(&p));
+        let joins: Vec<_> = inner.join_waiters.keys().filter(|(g, _)| ours(g)).cloned().collect();
+        let syncs: Vec<_> = inner.sync_waiters.keys().filter(|(g, _)| ours(g)).cloned().collect();
+        let groups = inner.groups.len();
+        inner.groups.retain(|id, _| !ours(id));
+        inner.offsets.retain(|id, _| !ours(id));
+        let dropped = groups - inner.groups.len();
+        for key in joins {
+            if let Some(tx) = inner.join_waiters.remove(&key) {
+                let _ = tx.send(JoinResult::error(&key.1, GroupError::NotCoordinator));
+            }
+        }
+        for key in syncs {
+            if let Some(tx) = inner.sync_waiters.remove(&key) {
+                let _ = tx.send(SyncResult::error(GroupError::NotCoordinator));
+            }
+        }
+        tracing::info!(partitions = ?gone, groups = dropped, "no longer coordinating the groups of these offsets partitions");
+    }
+
+    /// Applies the newest record of every key: offsets and stable groups.
+    fn replay(&self, inner: &mut Inner, latest: BTreeMap<Key, Option<Bytes>>, now_ms: i64) -> (usize, usize) {
         let (mut offsets_n, mut groups_n) = (0, 0);
         for (k, v) in latest {
             let Some(v) = v else { continue };
@@ -583,8 +706,42 @@ impl GroupCoordinator {
                 }
             }
         }
-        tracing::info!(offsets = offsets_n, groups = groups_n, "consumer groups restored");
-        Ok(())
+        (offsets_n, groups_n)
+    }
+}
+
+/// The newest value of every key in one offsets partition, up to its log end.
+fn read_latest(p: &Partition, latest: &mut BTreeMap<Key, Option<Bytes>>) -> Result<(), BrokerError> {
+    let mut offset = p.offsets().log_start;
+    loop {
+        let read = p.read_to_log_end(offset, 1 << 20)?;
+        if read.records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = read.records.clone();
+        let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
+            .map_err(|e| BrokerError::Storage(format!("{OFFSETS_TOPIC}: {e}")))?;
+        let mut advanced = false;
+        for set in sets {
+            for r in set.records {
+                if let Some(k) = r.key.clone().and_then(|k| Key::decode(k).ok()) {
+                    latest.insert(k, r.value.clone());
+                }
+                offset = offset.max(r.offset + 1);
+                advanced = true;
+            }
+        }
+        if !advanced {
+            return Ok(());
+        }
+    }
+}
+
+/// Kafka's mapping of offsets-log append errors to what OffsetCommit answers.
+pub fn commit_error(e: &BrokerError) -> GroupError {
+    match e {
+        BrokerError::NotLeaderOrFollower | BrokerError::Storage(_) => GroupError::NotCoordinator,
+        _ => GroupError::CoordinatorNotAvailable,
     }
 }
 

@@ -44,6 +44,10 @@ pub enum GroupError {
     MemberIdRequired,
     CoordinatorNotAvailable,
     NonEmptyGroup,
+    /// In a cluster: another node leads the group's offsets partition.
+    NotCoordinator,
+    /// In a cluster: this node leads it but is still reading it.
+    CoordinatorLoadInProgress,
 }
 
 impl GroupError {
@@ -60,6 +64,8 @@ impl GroupError {
             GroupError::MemberIdRequired => R::MemberIdRequired,
             GroupError::CoordinatorNotAvailable => R::CoordinatorNotAvailable,
             GroupError::NonEmptyGroup => R::NonEmptyGroup,
+            GroupError::NotCoordinator => R::NotCoordinator,
+            GroupError::CoordinatorLoadInProgress => R::CoordinatorLoadInProgress,
         }
     }
 

@@ -15,7 +15,11 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeGroupsRequest) -> DescribeGroupsRespon
         .iter()
         .map(|id| {
             let g = DescribedGroup::default().with_group_id(id.clone());
-            let Some(d) = ctx.broker.groups.describe(id) else {
+            let d = match ctx.broker.groups.describe(id) {
+                Ok(d) => d,
+                Err(e) => return g.with_error_code(e.code()),
+            };
+            let Some(d) = d else {
                 // unknown groups: Dead with no error before v6, GROUP_ID_NOT_FOUND after
                 let g = g.with_group_state(str_bytes(GroupState::Dead.name()));
                 return if v >= 6 { g.with_error_code(ResponseError::GroupIdNotFound.code()) } else { g };

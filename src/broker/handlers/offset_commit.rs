@@ -1,14 +1,16 @@
 //! OffsetCommit: stores offsets in `__consumer_offsets` for group members, or for
-//! standalone consumers (generation -1, no member id) of an empty group.
+//! standalone consumers (generation -1, no member id) of an empty group. The
+//! answer waits until the offsets partition's ISR holds the commit, as in Kafka
+//! (`offsets.commit.timeout.ms`).
 
 use super::Ctx;
 use crate::broker::group::state::GroupError;
-use crate::broker::group::CommitEntry;
+use crate::broker::group::{commit_error, CommitEntry};
 use crate::time::now_ms;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-pub fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let v = ctx.version;
     let entries: Vec<CommitEntry> = req
         .topics
@@ -39,6 +41,20 @@ pub fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
                 now_ms(),
             )
             .map_err(GroupError::code)
+    };
+    let result = match result {
+        Ok((codes, Some(r))) => {
+            let timeout = std::time::Duration::from_millis(ctx.broker.config.broker.offsets_commit_timeout_ms as u64);
+            match ctx.broker.await_high_watermark(&r.partition, r.last_offset, timeout).await {
+                Ok(()) => Ok(codes),
+                Err(e) => {
+                    let code = commit_error(&e).code();
+                    Ok(codes.into_iter().map(|c| if c == 0 { code } else { c }).collect())
+                }
+            }
+        }
+        Ok((codes, None)) => Ok(codes),
+        Err(code) => Err(code),
     };
     let mut codes = match result {
         Ok(codes) => codes.into_iter(),

@@ -22,19 +22,35 @@ pub fn handle(ctx: &Ctx<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
                     .topics
                     .as_ref()
                     .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-                let found = ctx.broker.groups.fetch_offsets(&g.group_id, topics);
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id.clone())
-                    .with_topics(grouped_v8(ctx, found))
+                let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                match ctx.broker.groups.fetch_offsets(&g.group_id, topics) {
+                    Ok(found) => group.with_topics(grouped_v8(ctx, found)),
+                    Err(e) => group.with_error_code(e.code()),
+                }
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
     let topics =
         req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-    let found = ctx.broker.groups.fetch_offsets(&req.group_id, topics);
     let _: &GroupId = &req.group_id;
-    OffsetFetchResponse::default().with_topics(grouped(ctx, found))
+    match ctx.broker.groups.fetch_offsets(&req.group_id, topics.clone()) {
+        Ok(found) => OffsetFetchResponse::default().with_topics(grouped(ctx, found)),
+        Err(e) if ctx.version >= 2 => OffsetFetchResponse::default().with_error_code(e.code()),
+        Err(e) => {
+            // v0–1 have no group-level error: every asked partition carries it
+            let asked = topics
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(t, parts)| parts.into_iter().map(move |p| (t.clone(), p, None)))
+                .collect();
+            let mut topics = grouped(ctx, asked);
+            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                p.error_code = e.code();
+            }
+            OffsetFetchResponse::default().with_topics(topics)
+        }
+    }
 }
 
 fn by_topic(found: Found) -> BTreeMap<String, Vec<(i32, Option<OffsetValue>)>> {
