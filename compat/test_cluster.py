@@ -30,6 +30,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from certs import make_certs
 from conftest import Gregor, free_port
 
 ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "4"))
@@ -37,7 +38,8 @@ NODES = 3
 
 
 class Cluster:
-    def __init__(self, workdir, broker: dict | None = None):
+    def __init__(self, workdir, broker: dict | None = None, listeners: list[dict] | None = None,
+                 extra_yaml: str = "", cluster_yaml: str = ""):
         ports = {n: free_port() for n in range(1, NODES + 1)}
         voters = ", ".join(f'"{n}@127.0.0.1:{p}"' for n, p in ports.items())
         settings = {
@@ -51,10 +53,12 @@ class Cluster:
         }
         settings.update(broker or {})
         self.nodes = {
-            n: Gregor(workdir, broker=settings, node_id=n,
-                      extra_yaml=f"cluster:\n  voters: [{voters}]\n")
+            n: Gregor(workdir, broker=settings, node_id=n, listeners=listeners,
+                      extra_yaml=f"cluster:\n  voters: [{voters}]\n{cluster_yaml}{extra_yaml}")
             for n in ports
         }
+
+    client: dict = {}  # librdkafka settings every client of the harness uses
 
     @property
     def bootstrap(self) -> str:
@@ -82,7 +86,7 @@ class Cluster:
 
     def metadata(self, node: int, topic: str):
         """(brokers, {partition: (leader, replicas, isr)}) as one node sees them."""
-        admin = AdminClient({"bootstrap.servers": self.nodes[node].bootstrap})
+        admin = AdminClient({"bootstrap.servers": self.nodes[node].bootstrap, **self.client})
         md = admin.list_topics(topic, timeout=10)
         parts = {p.id: (p.leader, sorted(p.replicas), sorted(p.isrs))
                  for p in md.topics[topic].partitions.values()}
@@ -124,7 +128,7 @@ def cluster(tmp_path):
 
 
 def create(cluster: Cluster, topic: str, partitions: int = 3):
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap, **cluster.client})
     fut = admin.create_topics([NewTopic(topic, partitions, 3)])[topic]
     fut.result(30)
     return cluster.wait_isr(topic, partitions, 3)
@@ -402,3 +406,60 @@ def test_groups_consume_through_coordinator_failover(cluster, new_topic):
     finally:
         probe.close()
     assert committed == ends, (committed, ends)
+
+
+def test_replication_over_a_sasl_ssl_listener(tmp_path, new_topic):
+    """The only listener is SASL_SSL with ACLs: followers log in to their leaders
+    as the inter-broker user (a super user, as in Kafka) over TLS, so acks=all
+    writes complete and every replica joins the ISR; a client without rights is
+    still refused."""
+    import json
+
+    pki = make_certs(tmp_path / "pki")
+    for name in ("broker", "alice"):
+        (tmp_path / f"{name}.pw").write_text(f"{name}-secret-password")
+    pw = lambda name: json.dumps(str(tmp_path / f"{name}.pw"))  # noqa: E731
+    listeners = [{"name": "SECURE", "security": "sasl_ssl",
+                  "tls": {"cert": pki.server.cert, "key": pki.server.key},
+                  "sasl": {"mechanisms": ["SCRAM-SHA-512"]}}]
+    client_yaml = (
+        "  inter_broker_client:\n"
+        f"    tls: {{ ca: {json.dumps(pki.ca)}, server_name: localhost }}\n"
+        f"    sasl: {{ mechanism: SCRAM-SHA-512, username: broker, password_file: {pw('broker')} }}\n"
+    )
+    extra = (
+        f"users:\n  - name: broker\n    password_file: {pw('broker')}\n"
+        f"  - name: alice\n    password_file: {pw('alice')}\n"
+        "super_users: [\"User:broker\"]\n"
+        "authorizer: acl\n"
+        "acls:\n"
+        '  - { principal: "User:alice", resource: { type: topic, name: "*" }, operations: [describe, read], '
+        "permission: allow }\n"
+    )
+    c = Cluster(tmp_path, listeners=listeners, extra_yaml=extra, cluster_yaml=client_yaml)
+    auth = {"security.protocol": "SASL_SSL", "ssl.ca.location": pki.ca, "sasl.mechanism": "SCRAM-SHA-512",
+            "ssl.endpoint.identification.algorithm": "none"}
+    c.client = dict(auth, **{"sasl.username": "broker", "sasl.password": "broker-secret-password"})
+    try:
+        c.start()
+        topic = new_topic()
+        create(c, topic, 3)  # waits for a full ISR: followers fetched over SASL_SSL
+        p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "enable.idempotence": True, **c.client})
+        acked = []
+        for i in range(300):
+            p.produce(topic, value=f"s-{i}".encode(), partition=i % 3,
+                      on_delivery=lambda err, msg: acked.append(err))
+        assert p.flush(30) == 0
+        assert len(acked) == 300 and not any(acked), acked[:3]
+        # alice may read but not write
+        denied = []
+        q = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", **auth,
+                      "sasl.username": "alice", "sasl.password": "alice-secret-password",
+                      "message.timeout.ms": 10000})
+        q.produce(topic, value=b"nope", partition=0, on_delivery=lambda err, msg: denied.append(err))
+        q.flush(15)
+        assert denied and denied[0] is not None and "AUTHORIZATION" in denied[0].name(), denied
+        parts = c.wait_isr(topic, 3, 3)
+        assert all(isr == [1, 2, 3] for _, _, isr in parts.values()), parts
+    finally:
+        c.cleanup()

@@ -330,9 +330,23 @@ pub struct ClusterConfig {
     /// Where this node's controller endpoint binds, when not its voter address
     /// (default: that address if it is an IP, else every interface on its port).
     pub controller_bind: Option<SocketAddr>,
-    /// The listener followers fetch from (default: the first listener). It must be
-    /// plaintext for now.
+    /// The listener followers fetch from (default: the first listener).
     pub inter_broker_listener: Option<String>,
+    /// How followers connect to that listener when it uses TLS or SASL.
+    #[serde(default)]
+    pub inter_broker_client: InterBrokerClient,
+}
+
+/// A follower's TLS and SASL settings towards the inter-broker listener of its
+/// leaders (Kafka's inter-broker client settings). With an authorizer, its
+/// principal needs CLUSTER_ACTION on the cluster (or to be a super user).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterBrokerClient {
+    /// Required when the listener uses TLS.
+    pub tls: Option<crate::proxy::config::UpstreamTlsConfig>,
+    /// Required when the listener uses SASL.
+    pub sasl: Option<crate::proxy::config::UpstreamSaslConfig>,
 }
 
 /// Broker settings, by Kafka's names, with Kafka's defaults.
@@ -602,14 +616,17 @@ impl Config {
             return Err(key_error("cluster.voters", format!("does not list this node (node_id {})", self.node_id)));
         }
         if let Some(name) = &c.inter_broker_listener {
-            match self.listeners.iter().find(|l| &l.name == name) {
-                None => return Err(key_error("cluster.inter_broker_listener", format!("no listener is named {name}"))),
-                Some(l) if l.security != SecurityProtocol::Plaintext => {
-                    return Err(key_error("cluster.inter_broker_listener", "must be a plaintext listener for now"))
-                }
-                Some(_) => {}
+            if !self.listeners.iter().any(|l| &l.name == name) {
+                return Err(key_error("cluster.inter_broker_listener", format!("no listener is named {name}")));
             }
         }
+        let client = &c.inter_broker_client;
+        crate::proxy::config::validate_client_security(
+            "cluster.inter_broker_client",
+            self.inter_broker_listener().security,
+            client.tls.as_ref(),
+            client.sasl.as_ref(),
+        )?;
         if self.broker.broker_session_timeout_ms <= self.broker.broker_heartbeat_interval_ms {
             return Err(key_error("broker.broker.session.timeout.ms", "must be > broker.heartbeat.interval.ms"));
         }
@@ -928,6 +945,37 @@ mod tests {
                        - { name: b, prefix: \"t.x.\", principal: \"User:bob\" }\n";
         let err = Config::from_yaml(&format!("{text}{tenants}"), no_env()).unwrap_err().to_string();
         assert!(err.contains("proxy.virtual_clusters[1].prefix") && err.contains("overlaps"), "{err}");
+    }
+
+    #[test]
+    fn a_secured_inter_broker_listener_needs_the_matching_client_settings() {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cluster-3.yaml")).unwrap();
+        Config::from_yaml(&text, no_env()).unwrap();
+        let secured = text.replace(
+            "    security: plaintext\n",
+            "    security: sasl_ssl\n    tls: { cert: c.pem, key: k.pem }\n    sasl: { mechanisms: [SCRAM-SHA-512] }\n",
+        );
+        let err = Config::from_yaml(&secured, no_env()).unwrap_err().to_string();
+        assert!(err.contains("cluster.inter_broker_client.tls"), "{err}");
+        let with_tls = secured.replace(
+            "  inter_broker_listener: PLAINTEXT\n",
+            "  inter_broker_listener: PLAINTEXT\n  inter_broker_client:\n    tls: { ca: ca.pem }\n",
+        );
+        let err = Config::from_yaml(&with_tls, no_env()).unwrap_err().to_string();
+        assert!(err.contains("cluster.inter_broker_client.sasl"), "{err}");
+        let full = with_tls.replace(
+            "    tls: { ca: ca.pem }\n",
+            "    tls: { ca: ca.pem }\n    sasl: { mechanism: SCRAM-SHA-512, username: broker, password: pw }\n",
+        );
+        Config::from_yaml(&full, no_env()).unwrap();
+        // and not where the listener is plaintext
+        let stray = text.replace(
+            "  inter_broker_listener: PLAINTEXT\n",
+            "  inter_broker_listener: PLAINTEXT\n  inter_broker_client: { tls: { ca: ca.pem } }\n",
+        );
+        let err = Config::from_yaml(&stray, no_env()).unwrap_err().to_string();
+        assert!(err.contains("cluster.inter_broker_client.tls") && err.contains("only for"), "{err}");
     }
 
     #[test]

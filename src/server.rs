@@ -251,7 +251,8 @@ async fn start_cluster(
         anyhow::bail!("the cluster was started twice");
     }
     tokio::spawn(crate::cluster::rpc::serve(endpoint, cluster.clone()));
-    tokio::spawn(crate::cluster::replication::Replication::new(cluster.clone(), broker.clone()).run());
+    let replication = crate::cluster::replication::Replication::new(cluster.clone(), broker.clone())?;
+    tokio::spawn(replication.run());
     tokio::spawn(cluster.clone().controller_loop());
     let mut endpoints = Vec::new();
     for (name, bound) in listeners {

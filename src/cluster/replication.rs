@@ -38,17 +38,25 @@ pub struct Replication {
 }
 
 impl Replication {
-    pub fn new(cluster: Arc<Cluster>, broker: Arc<Broker>) -> Arc<Replication> {
+    /// Fails when the inter-broker client's TLS or SASL settings cannot be loaded.
+    pub fn new(cluster: Arc<Cluster>, broker: Arc<Broker>) -> Result<Arc<Replication>, upstream::UpstreamError> {
         let inter_broker_listener = broker.config.inter_broker_listener().name.clone();
-        Arc::new(Replication {
+        let client = broker.config.cluster.as_ref().map(|c| c.inter_broker_client.clone()).unwrap_or_default();
+        let security = UpstreamSecurity::from_parts(
+            "cluster.inter_broker_client",
+            client.tls.as_ref(),
+            client.sasl.as_ref(),
+            Duration::from_secs(5),
+        )?;
+        Ok(Arc::new(Replication {
             cluster,
             broker,
             inter_broker_listener,
-            security: UpstreamSecurity::plaintext(Duration::from_secs(5)),
+            security,
             fetchers: Mutex::new(HashSet::new()),
             isr_in_flight: Mutex::new(HashSet::new()),
             changed: tokio::sync::Notify::new(),
-        })
+        }))
     }
 
     /// Applies every new image to the local replicas, forever.

@@ -200,6 +200,34 @@ impl ProxyConfig {
     }
 }
 
+/// A client's TLS and SASL settings (under the config section `at`) against the
+/// security protocol of what it connects to: each present exactly when needed.
+pub fn validate_client_security(
+    at: &str,
+    security: SecurityProtocol,
+    tls: Option<&UpstreamTlsConfig>,
+    sasl: Option<&UpstreamSaslConfig>,
+) -> Result<(), ConfigError> {
+    let at = |k: &str| format!("{at}.{k}");
+    match (security.uses_tls(), tls) {
+        (true, None) => return Err(key_error(at("tls"), "required for security ssl and sasl_ssl")),
+        (false, Some(_)) => return Err(key_error(at("tls"), "only for security ssl and sasl_ssl")),
+        (true, Some(t)) if t.cert.is_some() != t.key.is_some() => {
+            return Err(key_error(at("tls"), "give cert and key together"))
+        }
+        _ => {}
+    }
+    match (security.uses_sasl(), sasl) {
+        (true, None) => return Err(key_error(at("sasl"), "required for security sasl_plaintext and sasl_ssl")),
+        (false, Some(_)) => return Err(key_error(at("sasl"), "only for security sasl_plaintext and sasl_ssl")),
+        (true, Some(s)) if s.password.is_some() == s.password_file.is_some() => {
+            return Err(key_error(at("sasl"), "give password_file or password (one of them)"))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl UpstreamConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.bootstrap.is_empty() {
@@ -209,22 +237,7 @@ impl UpstreamConfig {
             parse_host_port(b).map_err(|m| key_error(format!("proxy.upstream.bootstrap[{i}]"), m))?;
         }
         let at = |k: &str| format!("proxy.upstream.{k}");
-        match (self.security.uses_tls(), &self.tls) {
-            (true, None) => return Err(key_error(at("tls"), "required for security ssl and sasl_ssl")),
-            (false, Some(_)) => return Err(key_error(at("tls"), "only for security ssl and sasl_ssl")),
-            (true, Some(t)) if t.cert.is_some() != t.key.is_some() => {
-                return Err(key_error(at("tls"), "give cert and key together"))
-            }
-            _ => {}
-        }
-        match (self.security.uses_sasl(), &self.sasl) {
-            (true, None) => return Err(key_error(at("sasl"), "required for security sasl_plaintext and sasl_ssl")),
-            (false, Some(_)) => return Err(key_error(at("sasl"), "only for security sasl_plaintext and sasl_ssl")),
-            (true, Some(s)) if s.password.is_some() == s.password_file.is_some() => {
-                return Err(key_error(at("sasl"), "give password_file or password (one of them)"))
-            }
-            _ => {}
-        }
+        validate_client_security("proxy.upstream", self.security, self.tls.as_ref(), self.sasl.as_ref())?;
         if self.metadata_refresh_ms < 100 {
             return Err(key_error(at("metadata_refresh_ms"), "must be ≥ 100"));
         }

@@ -2,7 +2,7 @@
 //! own SASL login; then a [`Link`] that carries one client connection's requests to
 //! one upstream broker, pipelined, and hands each response back to its request.
 
-use super::config::UpstreamConfig;
+use super::config::{UpstreamConfig, UpstreamSaslConfig, UpstreamTlsConfig};
 use crate::net::tls::ClientTlsPart;
 use crate::security::sasl::Mechanism;
 use crate::security::scram::{wipe, ScramMechanism};
@@ -65,36 +65,45 @@ impl UpstreamSecurity {
     }
 
     pub fn from_config(c: &UpstreamConfig) -> Result<UpstreamSecurity, UpstreamError> {
-        let tls = match &c.tls {
+        Self::from_parts("proxy.upstream", c.tls.as_ref(), c.sasl.as_ref(), Duration::from_millis(c.connect_timeout_ms))
+    }
+
+    /// TLS and SASL settings validated under the config section `at` (for errors).
+    pub fn from_parts(
+        at: &str,
+        tls: Option<&UpstreamTlsConfig>,
+        sasl: Option<&UpstreamSaslConfig>,
+        timeout: Duration,
+    ) -> Result<UpstreamSecurity, UpstreamError> {
+        let tls = match tls {
             None => None,
             Some(t) => {
                 let identity = t.cert.as_deref().zip(t.key.as_deref());
                 let config = crate::net::tls::client_config(&t.ca, identity).map_err(|(part, message)| {
                     let key = match part {
-                        ClientTlsPart::Ca => "proxy.upstream.tls.ca",
-                        ClientTlsPart::Cert => "proxy.upstream.tls.cert",
-                        ClientTlsPart::Key => "proxy.upstream.tls.key",
-                        ClientTlsPart::Protocols => "proxy.upstream.tls",
+                        ClientTlsPart::Ca => format!("{at}.tls.ca"),
+                        ClientTlsPart::Cert => format!("{at}.tls.cert"),
+                        ClientTlsPart::Key => format!("{at}.tls.key"),
+                        ClientTlsPart::Protocols => format!("{at}.tls"),
                     };
-                    UpstreamError::Config { key: key.into(), message }
+                    UpstreamError::Config { key, message }
                 })?;
                 Some((config, t.server_name.clone()))
             }
         };
-        let sasl = match &c.sasl {
+        let sasl = match sasl {
             None => None,
             Some(s) => {
                 let password = match (&s.password_file, &s.password) {
-                    (Some(path), _) => crate::security::credentials::read_password_file(path).map_err(|m| {
-                        UpstreamError::Config { key: "proxy.upstream.sasl.password_file".into(), message: m }
-                    })?,
+                    (Some(path), _) => crate::security::credentials::read_password_file(path)
+                        .map_err(|m| UpstreamError::Config { key: format!("{at}.sasl.password_file"), message: m })?,
                     (None, Some(p)) => p.as_bytes().to_vec(),
                     (None, None) => Vec::new(),
                 };
                 Some((s.mechanism, s.username.clone(), password))
             }
         };
-        Ok(UpstreamSecurity { tls, sasl, timeout: Duration::from_millis(c.connect_timeout_ms) })
+        Ok(UpstreamSecurity { tls, sasl, timeout })
     }
 }
 
