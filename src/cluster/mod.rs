@@ -15,6 +15,8 @@
 pub mod image;
 pub mod replication;
 pub mod rpc;
+#[cfg(test)]
+mod sim;
 pub mod store;
 
 use crate::config::{BrokerConfig, ClusterConfig};
