@@ -157,6 +157,7 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, String> {
     let opts = Options::parse(std::env::args().skip(1))?;
     client::set_overrides(opts.overrides.clone());
+    client::set_replication_factor(opts.replication_factor);
     let cases: Vec<Case> = matrix().into_iter().filter(|c| opts.selects(&c.name())).collect();
     if cases.is_empty() {
         return Err(format!("--only {:?} matches none of the cases", opts.only));
@@ -245,6 +246,7 @@ fn context(opts: &Options, target: &Target) -> report::Context {
         "cargo bench -p gregor-bench --bench throughput{}",
         if args.is_empty() { String::new() } else { format!(" -- {}", args.join(" ")) }
     );
+    let rf = opts.replication_factor;
     let latency = match opts.latency {
         Some(d) => format!("latency runs at {} records/s for {:.1} s with linger.ms=0", opts.rate, d.as_secs_f64()),
         None => "latency runs skipped".to_string(),
@@ -270,7 +272,7 @@ fn context(opts: &Options, target: &Target) -> report::Context {
         machine: machine_note(),
         security: security_note(opts),
         workload: format!(
-            "{} per case, values random and uncompressed, no keys, round-robin over partitions; \
+            "{} per case, values random and uncompressed, no keys, round-robin over partitions, replication factor {rf}; \
              produce with linger.ms=5, batch.size=1000000, compression none; consume with fetch.max.bytes=100 MiB, \
              max.partition.fetch.bytes=1 MiB and librdkafka's prefetch backoff disabled (see README); {latency}{overrides}",
             match opts.records {

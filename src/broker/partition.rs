@@ -209,9 +209,11 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends what the leader sent (offsets as the leader assigned them).
+    /// Appends what the leader sent (offsets as the leader assigned them), up to
+    /// the last whole batch.
     pub fn append_as_follower(&self, records: &Bytes, now_ms: i64) -> Result<usize, BrokerError> {
-        let headers = crate::log::batch::split_and_validate(records, usize::MAX)?;
+        let (headers, whole) = crate::log::batch::split_fetched(records)?;
+        let records = records.slice(..whole);
         let mut g = self.lock();
         let leo = g.log.log_end_offset();
         // a fetch may start inside a batch the follower already has: skip whole batches below its end
@@ -229,7 +231,8 @@ impl Partition {
         if headers.is_empty() {
             return Ok(0);
         }
-        if headers[0].base_offset != leo {
+        // compaction may leave a gap before the next batch, never an overlap
+        if headers[0].base_offset < leo {
             return Err(BrokerError::CorruptMessage(format!(
                 "leader sent offset {} but this replica's log ends at {leo}",
                 headers[0].base_offset

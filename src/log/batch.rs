@@ -177,6 +177,23 @@ pub fn split_and_validate(records: &Bytes, batch_bytes_max: usize) -> Result<Vec
     Ok(out)
 }
 
+/// Splits what a leader sent a follower into whole, checked batches, and how many
+/// bytes they cover: a fetch capped by size may end inside a batch (Kafka sends
+/// the partial tail; replicas and clients drop it), and compacted batches may hold
+/// fewer records than offsets, or none.
+pub fn split_fetched(records: &[u8]) -> Result<(Vec<BatchHeader>, usize), BatchError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(size) = peek_size(&records[pos..]) {
+        if pos + size > records.len() {
+            break;
+        }
+        out.push(validate(&records[pos..pos + size])?);
+        pos += size;
+    }
+    Ok((out, pos))
+}
+
 /// Some producers (Sarama before 1.26, for one) leave the batch's max timestamp at
 /// -1. Kafka derives it from the records; so do we, on this rare path only (it
 /// decompresses), so that retention and timestamp lookups see the real times.
@@ -394,6 +411,24 @@ pub(crate) mod tests {
         assert!(matches!(split_and_validate(&all, 10), Err(BatchError::TooLarge { .. })));
         assert_eq!(split_and_validate(&all.slice(..all.len() - 3), 1 << 20), Err(BatchError::Truncated));
         assert!(split_and_validate(&Bytes::new(), 100).is_err());
+    }
+
+    #[test]
+    fn a_fetch_keeps_its_whole_batches_and_drops_a_partial_tail() {
+        let mut all = make_batch(2, 1);
+        let first = all.len();
+        all.extend(make_batch(3, 2));
+        let whole = all.len();
+        let (hs, n) = split_fetched(&all).unwrap();
+        assert_eq!((hs.len(), n), (2, whole));
+        for cut in [whole - 1, first + 20, first + 5] {
+            let (hs, n) = split_fetched(&all[..cut]).unwrap();
+            assert_eq!((hs.len(), n), (1, first), "cut at {cut}");
+        }
+        assert_eq!(split_fetched(&all[..7]).unwrap().1, 0);
+        let last = all.len() - 1;
+        all[last] ^= 1;
+        assert!(matches!(split_fetched(&all), Err(BatchError::Crc { .. })));
     }
 
     #[test]

@@ -26,6 +26,9 @@ usage: cargo bench -p gregor-bench --bench throughput -- [options]
   --producer-set K=V extra librdkafka setting for every producer (repeatable),
                      e.g. socket.nagle.disable=true
   --consumer-set K=V the same for the consumer
+  --replication-factor N
+                     replication factor of the topics the cases create; -1 takes the
+                     broker's default.replication.factor (for a cluster)   [default 1]
   --help             this text
 
 Environment: GREGOR_BIN (broker binary; default target/release/gregor next to this
@@ -44,6 +47,7 @@ pub struct Options {
     pub only: Vec<String>,
     pub quick: bool,
     pub overrides: crate::client::Overrides,
+    pub replication_factor: i32,
 }
 
 impl Options {
@@ -71,6 +75,9 @@ impl Options {
                 "--client-set" => opts.overrides.client.push(pair(&value("--client-set")?)?),
                 "--producer-set" => opts.overrides.producer.push(pair(&value("--producer-set")?)?),
                 "--consumer-set" => opts.overrides.consumer.push(pair(&value("--consumer-set")?)?),
+                "--replication-factor" => {
+                    opts.replication_factor = number("--replication-factor", &value("--replication-factor")?)?
+                }
                 "--help" | "-h" => return Err(USAGE.to_string()),
                 // `cargo bench` passes `--bench`; anything else unknown is reported, not fatal
                 "--bench" => {}
@@ -104,6 +111,7 @@ impl Options {
             only: Vec::new(),
             quick: false,
             overrides: Default::default(),
+            replication_factor: 1,
         })
     }
 

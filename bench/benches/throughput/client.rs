@@ -79,6 +79,13 @@ pub fn set_overrides(overrides: Overrides) {
     let _ = OVERRIDES.set(overrides);
 }
 
+/// `--replication-factor` of the topics cases create, fixed once at start-up.
+static REPLICATION_FACTOR: OnceLock<i32> = OnceLock::new();
+
+pub fn set_replication_factor(rf: i32) {
+    let _ = REPLICATION_FACTOR.set(rf);
+}
+
 /// Settings common to all clients: where to connect, how to secure and authenticate
 /// the connection (the endpoint's settings), then `--client-set`.
 pub fn base_config(endpoint: &Endpoint) -> ClientConfig {
@@ -102,7 +109,8 @@ pub fn with_overrides(mut config: ClientConfig, producer: bool) -> ClientConfig 
 
 /// Creates `name` with `partitions` partitions and waits for the broker's answer.
 pub fn create_topic(endpoint: &Endpoint, name: &str, partitions: i32) -> Result<(), String> {
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let rf = *REPLICATION_FACTOR.get_or_init(|| 1);
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
     let results = block_on(admin(endpoint)?.create_topics(&[topic], &admin_options()))
         .map_err(|e| format!("CreateTopics {name}: {e}"))?;
     for result in results {
