@@ -77,6 +77,13 @@ impl Replication {
         let b = &self.broker;
         let me = b.node_id();
         let now = now_ms();
+        // a restarted node's image is from before it stopped: until the controller
+        // has registered this incarnation, its roles there are stale (it might lead
+        // at an old epoch beside the real leader); a fenced one's are current
+        let registered = image.brokers.get(&me).is_some_and(|r| r.incarnation == self.cluster.incarnation());
+        if !registered {
+            return;
+        }
         for (name, t) in &image.topics {
             let topic = match b.cluster_topic(name, t) {
                 Ok(topic) => topic,
@@ -189,7 +196,7 @@ impl Replication {
             }
             let c = conn.as_mut().expect("connected above");
             let result = match self.truncate_diverged(c, &partitions).await {
-                Ok(()) => self.fetch_once(c, &partitions).await,
+                Ok(()) => self.fetch_once(c, leader, &partitions).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
@@ -213,8 +220,10 @@ impl Replication {
         }
         let version = c.version_of::<OffsetForLeaderEpochRequest>().ok_or("leader lacks OffsetForLeaderEpoch")?;
         let mut by_topic: HashMap<&str, Vec<OffsetForLeaderPartition>> = HashMap::new();
+        let mut asked: HashMap<(&str, i32), i32> = HashMap::new();
         for (t, p) in &pending {
             let role = p.role();
+            asked.insert((t.as_str(), p.index), role.leader_epoch);
             by_topic.entry(t.as_str()).or_default().push(
                 OffsetForLeaderPartition::default()
                     .with_partition(p.index)
@@ -241,7 +250,10 @@ impl Replication {
                 else {
                     continue;
                 };
-                if r.error_code != 0 {
+                if r.error_code != 0
+                    || !p.needs_truncation()
+                    || p.role().leader_epoch != asked[&(t.topic.as_str(), p.index)]
+                {
                     continue;
                 }
                 let ours = p.last_epoch();
@@ -260,7 +272,12 @@ impl Replication {
         Ok(())
     }
 
-    async fn fetch_once(&self, c: &mut Connected, partitions: &[(String, Arc<Partition>)]) -> Result<(), String> {
+    async fn fetch_once(
+        &self,
+        c: &mut Connected,
+        leader: i32,
+        partitions: &[(String, Arc<Partition>)],
+    ) -> Result<(), String> {
         let ready: Vec<&(String, Arc<Partition>)> = partitions.iter().filter(|(_, p)| !p.needs_truncation()).collect();
         if ready.is_empty() {
             tokio::time::sleep(RETRY_BACKOFF).await;
@@ -269,8 +286,10 @@ impl Replication {
         let version = c.version_of::<FetchRequest>().ok_or("leader lacks Fetch")?.min(REPLICA_FETCH_VERSION_MAX);
         let cfg = &self.broker.config.broker;
         let mut by_topic: HashMap<&str, Vec<FetchPartition>> = HashMap::new();
+        let mut asked: HashMap<(&str, i32), i32> = HashMap::new();
         for (t, p) in &ready {
             let o = p.offsets();
+            asked.insert((t.as_str(), p.index), o.leader_epoch);
             by_topic.entry(t.as_str()).or_default().push(
                 FetchPartition::default()
                     .with_partition(p.index)
@@ -309,6 +328,12 @@ impl Replication {
                 else {
                     continue;
                 };
+                let role = p.role();
+                if role.leader_id != leader || role.leader_epoch != asked[&(t.topic.as_str(), p.index)] {
+                    // the replica's leader or epoch changed while the fetch was out:
+                    // what the old one sent may not be in the new leader's log
+                    continue;
+                }
                 match ResponseError::try_from_code(r.error_code) {
                     None => {
                         if let Some(records) = r.records.as_ref().filter(|r| !r.is_empty()) {

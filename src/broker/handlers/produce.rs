@@ -106,7 +106,7 @@ async fn await_replication(
         waits.retain(|(ti, pi, p, target, min_isr)| {
             let failed = if !p.is_leader() {
                 Some(BrokerError::NotLeaderOrFollower)
-            } else if p.offsets().high_watermark >= *target {
+            } else if p.offsets().high_watermark >= *target && (p.isr_len() as i32) >= *min_isr {
                 return false;
             } else if (p.isr_len() as i32) < *min_isr {
                 Some(BrokerError::NotEnoughReplicasAfterAppend(format!(
