@@ -9,23 +9,10 @@
 # The single node runs the acks1 case of the options, the cluster the acksall one (and
 # acks1 for reference). Needs target/release/gregor (cargo build --release).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${GREGOR_BIN:-$ROOT/target/release/gregor}"
-[[ -x "$BIN" ]] || { echo "no $BIN: cargo build --release" >&2; exit 1; }
+# shellcheck source=bench/scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ARGS=("$@")
 ((${#ARGS[@]})) || ARGS=(--only 1k --only p8 --mib 512)
-
-WORK="$(mktemp -d)"
-PIDS=()
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_ready() { # name admin_port
   for _ in $(seq 600); do

@@ -8,22 +8,10 @@
 #
 # Needs target/release/gregor (cargo build --release). Prints each run's table.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${GREGOR_BIN:-$ROOT/target/release/gregor}"
-[[ -x "$BIN" ]] || { echo "no $BIN: cargo build --release" >&2; exit 1; }
+# shellcheck source=bench/scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ARGS=("$@")
 ((${#ARGS[@]})) || ARGS=(--only acks1 --mib 512)
-
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start() { # name metrics(true|false) -> echoes the bootstrap address
   local name=$1 metrics=$2 port admin

@@ -12,23 +12,10 @@
 # summary per case: MB/s direct vs proxy (mean of the rounds), proxy/direct, and the
 # latency p50/p99 difference (proxy - direct, ms).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${GREGOR_BIN:-$ROOT/target/release/gregor}"
-[[ -x "$BIN" ]] || { echo "no $BIN: cargo build --release" >&2; exit 1; }
+# shellcheck source=bench/scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ARGS=("$@")
 ((${#ARGS[@]})) || ARGS=(--only acks1 --mib 512)
-
-WORK="$(mktemp -d)"
-PIDS=()
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 logs_tail() { # what the broker and the gateway said, last lines of each
   for name in direct proxy; do
