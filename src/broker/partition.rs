@@ -7,6 +7,7 @@ use super::error::BrokerError;
 use super::producer_snapshot;
 use super::producer_state::{BatchMeta, ProducerStates, Verdict};
 use super::replica_state::ReplicaState;
+pub use super::replica_state::{IsrProposal, Role};
 use crate::log::batch::BatchHeader;
 use crate::log::{AppendInfo, Log, LogSettings};
 use bytes::Bytes;
@@ -21,21 +22,13 @@ const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark-checkpoint";
 
 /// What a leader's ISR could become.
 pub struct IsrCandidates {
-    pub leader_epoch: i32,
     pub isr: Vec<i32>,
     /// ISR members that fell behind.
     pub lagging: Vec<i32>,
     /// Replicas outside the ISR that caught up.
     pub ready: Vec<i32>,
-}
-
-/// A replica's role as the controller last set it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Role {
-    pub leader_id: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
+    /// The change already proposed, until the controller's answer is applied.
+    pub pending: Option<IsrProposal>,
 }
 
 pub struct Partition {
@@ -100,7 +93,9 @@ impl Partition {
             write_epoch_checkpoint(dir, &epochs).map_err(storage)?;
         }
         let leo = log.log_end_offset();
-        let state = ReplicaState::new_leader(node_id, leader_epoch, vec![node_id], vec![node_id], leo, leo, now_ms);
+        let role =
+            Role { leader_id: node_id, leader_epoch, partition_epoch: 0, replicas: vec![node_id], isr: vec![node_id] };
+        let state = ReplicaState::new_leader(node_id, role, leo, leo, now_ms);
         let inner = Inner { log, state, producers, epochs, checkpointed_hw: leo, needs_truncation: false };
         Ok(Partition { index, inner: Mutex::new(inner) })
     }
@@ -124,31 +119,32 @@ impl Partition {
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(log.log_start_offset())
             .clamp(log.log_start_offset(), leo);
-        let state = ReplicaState::new_follower(node_id, -1, -1, vec![], vec![], leo, hw);
+        let state = ReplicaState::new_follower(node_id, Role::unassigned(), leo, hw);
         let inner = Inner { log, state, producers, epochs, checkpointed_hw: hw, needs_truncation: true };
         Ok(Partition { index, inner: Mutex::new(inner) })
     }
 
     pub fn role(&self) -> Role {
+        self.lock().state.role().clone()
+    }
+
+    /// (leader, leader epoch), without copying the replica lists.
+    pub fn leadership(&self) -> (i32, i32) {
         let g = self.lock();
-        Role {
-            leader_id: g.state.leader_id(),
-            leader_epoch: g.state.leader_epoch(),
-            replicas: g.state.replicas().to_vec(),
-            isr: g.state.isr().to_vec(),
-        }
+        (g.state.leader_id(), g.state.leader_epoch())
     }
 
     pub fn is_leader(&self) -> bool {
         self.lock().state.is_leader()
     }
 
-    /// Leads from `epoch` on: the epoch starts at the current log end.
-    pub fn become_leader(&self, node_id: i32, epoch: i32, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) {
+    /// Leads from `role.leader_epoch` on: the epoch starts at the current log end.
+    pub fn become_leader(&self, node_id: i32, role: Role, now_ms: i64) {
         let mut g = self.lock();
         let leo = g.log.log_end_offset();
         let hw = g.state.high_watermark();
-        g.state = ReplicaState::new_leader(node_id, epoch, replicas, isr, leo, hw, now_ms);
+        let epoch = role.leader_epoch;
+        g.state = ReplicaState::new_leader(node_id, role, leo, hw, now_ms);
         g.needs_truncation = false;
         if g.epochs.last().is_none_or(|(e, _)| *e < epoch) {
             g.epochs.push((epoch, leo));
@@ -160,18 +156,29 @@ impl Partition {
         tracing::info!(dir = %g.log.dir().display(), epoch, log_end = leo, high_watermark = hw, "leading");
     }
 
-    /// Follows `leader` (-1: nobody yet) at `epoch`; fetching waits for truncation.
-    pub fn become_follower(&self, node_id: i32, leader: i32, epoch: i32, replicas: Vec<i32>, isr: Vec<i32>) {
+    /// Follows `role.leader_id` (-1: nobody yet); fetching waits for truncation.
+    pub fn become_follower(&self, node_id: i32, role: Role) {
         let mut g = self.lock();
         let leo = g.log.log_end_offset();
         let hw = g.state.high_watermark();
-        g.state = ReplicaState::new_follower(node_id, leader, epoch, replicas, isr, leo, hw);
+        g.state = ReplicaState::new_follower(node_id, role, leo, hw);
         g.needs_truncation = true;
     }
 
-    /// Same leader and epoch, new replica set or ISR.
-    pub fn set_membership(&self, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) -> bool {
-        self.lock().state.set_membership(replicas, isr, now_ms)
+    /// Same leader and epoch, a new partition epoch. Returns whether the HW moved.
+    pub fn set_membership(&self, role: Role, now_ms: i64) -> bool {
+        self.lock().state.set_membership(role, now_ms)
+    }
+
+    /// Leader: records an ISR change as proposed (the HW counts its additions
+    /// from now on); `None` when one is already out.
+    pub fn propose_isr(&self, isr: Vec<i32>) -> Option<IsrProposal> {
+        self.lock().state.propose_isr(isr)
+    }
+
+    /// The controller refused the proposal made at `partition_epoch`, changing nothing.
+    pub fn isr_refused(&self, partition_epoch: i32) {
+        self.lock().state.isr_refused(partition_epoch)
     }
 
     pub fn needs_truncation(&self) -> bool {
@@ -190,22 +197,38 @@ impl Partition {
         epoch_end(&g.epochs, epoch, g.log.log_end_offset())
     }
 
+    /// Where this follower's log diverges from its leader's, given the leader's
+    /// answer to its last epoch (`truncation_point`).
+    pub fn truncation_point(&self, leader_epoch: i32, leader_end: i64) -> (i64, bool) {
+        let g = self.lock();
+        let (leo, hw) = (g.log.log_end_offset(), g.state.high_watermark());
+        let (offset, done) = truncation_point(&g.epochs, leo, hw, leader_epoch, leader_end);
+        (offset.max(g.log.log_start_offset()), done)
+    }
+
     /// Cuts the log at `offset` (a divergent tail, or an unclean leader's past) and
     /// rebuilds what depends on the tail: the epoch cache and producer state.
-    pub fn truncate_to(&self, offset: i64, now_ms: i64) -> Result<(), BrokerError> {
+    /// Epochs starting at or past the new log end go even when no record is cut
+    /// (an epoch this replica led without writing): kept, one would claim the
+    /// records the next leader writes at those offsets in an older epoch.
+    /// Unless `done`, the follower asks its leader again before fetching.
+    pub fn truncate_to(&self, offset: i64, done: bool, now_ms: i64) -> Result<(), BrokerError> {
         let mut g = self.lock();
         let leo = g.log.log_end_offset();
+        let dir = g.log.dir().to_path_buf();
         if offset < leo {
-            tracing::info!(dir = %g.log.dir().display(), from = leo, to = offset, "truncating a divergent tail");
+            tracing::info!(dir = %dir.display(), from = leo, to = offset, "truncating a divergent tail");
             g.log.truncate_to(offset)?;
-            let leo = g.log.log_end_offset();
-            g.epochs.retain(|(_, start)| *start < leo);
-            let dir = g.log.dir().to_path_buf();
-            write_epoch_checkpoint(&dir, &g.epochs).map_err(|e| BrokerError::Storage(e.to_string()))?;
             g.producers = load_producer_state(&dir, &g.log, now_ms)?;
-            g.state.on_truncate(leo);
         }
-        g.needs_truncation = false;
+        let leo = g.log.log_end_offset();
+        let epochs = g.epochs.len();
+        g.epochs.retain(|(_, start)| *start < leo);
+        if g.epochs.len() != epochs {
+            write_epoch_checkpoint(&dir, &g.epochs).map_err(|e| BrokerError::Storage(e.to_string()))?;
+        }
+        g.state.on_truncate(leo);
+        g.needs_truncation = !done;
         Ok(())
     }
 
@@ -304,10 +327,10 @@ impl Partition {
             return None;
         }
         Some(IsrCandidates {
-            leader_epoch: g.state.leader_epoch(),
             isr: g.state.isr().to_vec(),
             lagging: g.state.lagging_isr_members(now_ms, lag_max_ms),
             ready: g.state.caught_up_outside_isr(),
+            pending: g.state.pending_isr(),
         })
     }
 
@@ -596,10 +619,56 @@ pub(crate) fn epoch_end(epochs: &[(i32, i64)], epoch: i32, log_end: i64) -> (i32
     }
 }
 
+/// Where a follower's log stops agreeing with its leader's, from the leader's
+/// OffsetForLeaderEpoch answer (`leader_epoch`, `leader_end`) to the follower's
+/// last epoch: (offset to truncate to, whether that is final).
+///
+/// Kafka's rule: the leader answers the largest epoch it has ≤ the one asked and
+/// where it ended. When the follower holds that epoch, both logs agree up to the
+/// smaller of the two ends. When it does not, its records past its own largest
+/// epoch below that one are not the leader's: it cuts there and asks again with
+/// that older epoch; when it holds none below, nothing from its first epoch on is
+/// the leader's. A leader that knows no epoch so old leaves the follower only
+/// what it knows committed.
+pub(crate) fn truncation_point(
+    epochs: &[(i32, i64)],
+    log_end: i64,
+    high_watermark: i64,
+    leader_epoch: i32,
+    leader_end: i64,
+) -> (i64, bool) {
+    if leader_epoch < 0 {
+        return (high_watermark.min(log_end), true);
+    }
+    match epoch_end(epochs, leader_epoch, log_end) {
+        // every epoch the follower holds is newer than any the leader shares: none
+        // of its records are the leader's (an empty cache knows nothing to cut)
+        (-1, _) => (epochs.first().map_or(leader_end, |(_, start)| leader_end.min(*start)).min(log_end), true),
+        (ours, end) if ours == leader_epoch => (end.min(leader_end).min(log_end), true),
+        (_, end) => (end.min(log_end), false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::log::batch::{self, tests::make_idempotent_batch};
+
+    #[test]
+    fn truncation_asks_again_when_the_follower_lacks_the_leaders_epoch() {
+        // the follower wrote e1 up to 27 and led e3 from there; the leader's e2 began
+        // at 21 (where its e1 ended) and ends at 30
+        let follower = [(0, 0), (1, 12), (3, 27)];
+        assert_eq!(truncation_point(&follower, 29, 13, 2, 30), (27, false), "cut past e1 and ask about e1");
+        assert_eq!(truncation_point(&follower[..2], 27, 13, 1, 21), (21, true));
+        // holding the leader's epoch: agree up to the smaller end
+        assert_eq!(truncation_point(&follower, 29, 13, 3, 28), (28, true));
+        assert_eq!(truncation_point(&follower, 29, 13, 1, 40), (27, true));
+        // nothing that old on either side
+        assert_eq!(truncation_point(&follower, 29, 13, -1, -1), (13, true));
+        assert_eq!(truncation_point(&[(4, 10)], 29, 13, 2, 12), (10, true));
+        assert_eq!(truncation_point(&[], 29, 13, 2, 12), (12, true));
+    }
 
     fn settings() -> LogSettings {
         LogSettings {
@@ -613,6 +682,16 @@ mod tests {
             retention_bytes: -1,
             compact: false,
             delete_retention_ms: 0,
+        }
+    }
+
+    fn role(leader: i32, epoch: i32, replicas: &[i32]) -> Role {
+        Role {
+            leader_id: leader,
+            leader_epoch: epoch,
+            partition_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
         }
     }
 
@@ -638,9 +717,9 @@ mod tests {
         let ld = tempfile::tempdir().unwrap();
         let fd = tempfile::tempdir().unwrap();
         let leader = Partition::open_replica(ld.path(), 0, settings(), true, 1, 0).unwrap();
-        leader.become_leader(1, 3, vec![1, 2], vec![1, 2], 0);
+        leader.become_leader(1, role(1, 3, &[1, 2]), 0);
         let follower = Partition::open_replica(fd.path(), 0, settings(), true, 2, 0).unwrap();
-        follower.become_follower(2, 1, 3, vec![1, 2], vec![1, 2]);
+        follower.become_follower(2, role(1, 3, &[1, 2]));
         assert!(matches!(produce(&follower, 42, 0, 0, 1), Err(BrokerError::NotLeaderOrFollower)));
         for seq in 0..4 {
             produce(&leader, 42, 0, seq * 2, 2).unwrap();
@@ -657,16 +736,34 @@ mod tests {
         assert_eq!(leader.offsets().high_watermark, 8);
         assert!(follower.follower_high_watermark(8));
         // the follower's copy rebuilt producer state: a retry is a duplicate once it leads
-        follower.become_leader(2, 4, vec![1, 2], vec![2], 3);
+        follower.become_leader(2, Role { isr: vec![2], ..role(2, 4, &[1, 2]) }, 3);
         assert!(produce(&follower, 42, 0, 6, 2).unwrap().duplicate);
         // the old leader appended alone in epoch 3 after the new leader took over at 8
         produce(&leader, 42, 0, 8, 2).unwrap();
-        leader.become_follower(1, 2, 4, vec![1, 2], vec![2]);
+        leader.become_follower(1, Role { isr: vec![2], ..role(2, 4, &[1, 2]) });
         let (epoch, end) = follower.epoch_end_offset(leader.last_epoch());
         assert_eq!((epoch, end), (3, 8));
-        leader.truncate_to(end, 4).unwrap();
+        leader.truncate_to(end, true, 4).unwrap();
         assert_eq!(leader.offsets().log_end, 8);
         assert_eq!(leader.offsets().high_watermark, 8, "the committed prefix stays committed");
+    }
+
+    #[test]
+    fn truncating_nothing_still_drops_an_epoch_led_without_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open_replica(dir.path(), 0, settings(), true, 1, 0).unwrap();
+        p.become_leader(1, role(1, 3, &[1, 2]), 0);
+        produce(&p, 42, 0, 0, 2).unwrap();
+        // leads epoch 5 from offset 2, writes nothing, and loses the leadership
+        p.become_leader(1, role(1, 5, &[1, 2]), 0);
+        assert_eq!(p.last_epoch(), 5);
+        p.become_follower(1, role(2, 6, &[1, 2]));
+        p.truncate_to(2, true, 1).unwrap();
+        assert_eq!(p.offsets().log_end, 2);
+        assert_eq!(p.last_epoch(), 3, "epoch 5 holds no record here");
+        drop(p);
+        let p = Partition::open_replica(dir.path(), 0, settings(), true, 1, 0).unwrap();
+        assert_eq!(p.last_epoch(), 3, "the checkpoint says so too");
     }
 
     #[test]

@@ -100,12 +100,15 @@ pub enum Command {
         configs: BTreeMap<String, String>,
     },
     /// The partition leader's ISR change (Kafka's AlterPartition), valid only for the
-    /// leader and epoch that sent it.
+    /// leader and epoch that sent it, and only at the partition epoch it was
+    /// computed from (an entry written before partition epochs were sent has none).
     AlterIsr {
         topic: String,
         partition: i32,
         leader: i32,
         leader_epoch: i32,
+        #[serde(default)]
+        partition_epoch: Option<i32>,
         isr: Vec<i32>,
     },
     /// Moves leadership back to the first replica when it is a live ISR member.
@@ -127,8 +130,16 @@ pub enum Rejection {
     TopicExists(String),
     UnknownTopic(String),
     UnknownPartition,
-    StaleLeaderEpoch { current: i32 },
-    NotLeader { current: i32 },
+    StaleLeaderEpoch {
+        current: i32,
+    },
+    NotLeader {
+        current: i32,
+    },
+    /// The partition changed since the ISR change was computed (Kafka's INVALID_UPDATE_VERSION).
+    StalePartitionEpoch {
+        current: i32,
+    },
     InvalidIsr(String),
 }
 
@@ -140,6 +151,7 @@ impl std::fmt::Display for Rejection {
             Rejection::UnknownPartition => f.write_str("unknown partition"),
             Rejection::StaleLeaderEpoch { current } => write!(f, "stale leader epoch (current {current})"),
             Rejection::NotLeader { current } => write!(f, "not the leader (current {current})"),
+            Rejection::StalePartitionEpoch { current } => write!(f, "stale partition epoch (current {current})"),
             Rejection::InvalidIsr(why) => write!(f, "invalid ISR: {why}"),
         }
     }
@@ -226,7 +238,7 @@ impl Image {
                 }
                 None => Outcome::Rejected(Rejection::UnknownTopic(name.clone())),
             },
-            Command::AlterIsr { topic, partition, leader, leader_epoch, isr } => {
+            Command::AlterIsr { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
                 let live: Vec<i32> = self.live_brokers().map(|b| b.id).collect();
                 let Some(p) =
                     self.topics.get_mut(topic).and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?))
@@ -238,6 +250,9 @@ impl Image {
                 }
                 if p.leader_epoch != *leader_epoch {
                     return Outcome::Rejected(Rejection::StaleLeaderEpoch { current: p.leader_epoch });
+                }
+                if partition_epoch.is_some_and(|e| e != p.partition_epoch) {
+                    return Outcome::Rejected(Rejection::StalePartitionEpoch { current: p.partition_epoch });
                 }
                 if !isr.contains(leader) {
                     return Outcome::Rejected(Rejection::InvalidIsr("the leader must stay in its ISR".into()));
@@ -491,23 +506,34 @@ mod tests {
     }
 
     #[test]
-    fn isr_changes_are_accepted_only_from_the_current_leader_and_epoch() {
+    fn isr_changes_are_accepted_only_from_the_current_leader_and_epochs() {
         let mut img = three();
-        let alter = |leader, leader_epoch, isr: Vec<i32>| Command::AlterIsr {
+        let alter = |leader, leader_epoch, partition_epoch, isr: Vec<i32>| Command::AlterIsr {
             topic: "t".into(),
             partition: 0,
             leader,
             leader_epoch,
+            partition_epoch: Some(partition_epoch),
             isr,
         };
-        assert_eq!(img.apply(&alter(1, 0, vec![1, 2])), Outcome::Applied);
+        assert_eq!(img.apply(&alter(1, 0, 0, vec![1, 2])), Outcome::Applied);
         assert_eq!(img.topics["t"].partitions[0].isr, vec![1, 2]);
-        assert_eq!(img.apply(&alter(2, 0, vec![2])), Outcome::Rejected(Rejection::NotLeader { current: 1 }));
-        assert_eq!(img.apply(&alter(1, 5, vec![1])), Outcome::Rejected(Rejection::StaleLeaderEpoch { current: 0 }));
-        assert!(matches!(img.apply(&alter(1, 0, vec![2])), Outcome::Rejected(Rejection::InvalidIsr(_))));
-        assert!(matches!(img.apply(&alter(1, 0, vec![1, 9])), Outcome::Rejected(Rejection::InvalidIsr(_))));
+        assert_eq!(img.topics["t"].partitions[0].partition_epoch, 1);
+        assert_eq!(img.apply(&alter(2, 0, 1, vec![2])), Outcome::Rejected(Rejection::NotLeader { current: 1 }));
+        assert_eq!(img.apply(&alter(1, 5, 1, vec![1])), Outcome::Rejected(Rejection::StaleLeaderEpoch { current: 0 }));
+        // computed before the change above: it would undo it
+        assert_eq!(
+            img.apply(&alter(1, 0, 0, vec![1, 2, 3])),
+            Outcome::Rejected(Rejection::StalePartitionEpoch { current: 1 })
+        );
+        assert!(matches!(img.apply(&alter(1, 0, 1, vec![2])), Outcome::Rejected(Rejection::InvalidIsr(_))));
+        assert!(matches!(img.apply(&alter(1, 0, 1, vec![1, 9])), Outcome::Rejected(Rejection::InvalidIsr(_))));
         img.apply(&Command::FenceBroker { id: 3, unclean: false });
-        assert!(matches!(img.apply(&alter(1, 0, vec![1, 2, 3])), Outcome::Rejected(Rejection::InvalidIsr(_))));
+        assert!(matches!(img.apply(&alter(1, 0, 1, vec![1, 2, 3])), Outcome::Rejected(Rejection::InvalidIsr(_))));
+        // a metadata log written before partition epochs were sent still applies
+        let legacy = r#"{"AlterIsr":{"topic":"t","partition":0,"leader":1,"leader_epoch":0,"isr":[1]}}"#;
+        let legacy: Command = serde_json::from_str(legacy).unwrap();
+        assert_eq!(img.apply(&legacy), Outcome::Applied);
     }
 
     #[test]
@@ -525,6 +551,7 @@ mod tests {
             partition: 0,
             leader: p.leader,
             leader_epoch: p.leader_epoch,
+            partition_epoch: Some(p.partition_epoch),
             isr,
         });
         img.apply(&Command::ElectPreferred { topic: "t".into(), partition: 0 });

@@ -3,10 +3,10 @@
 //! leader, Kafka's replica fetcher), and, as a leader, asks the controller to shrink
 //! or expand the ISR.
 
-use super::image::{Image, PartitionImage};
+use super::image::{Command, Image, Outcome, PartitionImage, Rejection};
 use super::Cluster;
 use crate::broker::group::OFFSETS_TOPIC;
-use crate::broker::partition::Partition;
+use crate::broker::partition::{IsrProposal, Partition, Role};
 use crate::broker::Broker;
 use crate::proxy::upstream::{self, Connected, UpstreamSecurity};
 use crate::time::now_ms;
@@ -22,6 +22,9 @@ use std::time::Duration;
 const REPLICA_FETCH_VERSION_MAX: i16 = 12;
 /// How often leaders look at their ISR and replicas checkpoint their HW.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(250);
+/// OffsetForLeaderEpoch rounds before fetching: each after the first walks a
+/// replica back one epoch it does not share with its leader.
+const TRUNCATION_ROUNDS_MAX: usize = 8;
 /// Pause after a failed fetch or connection before trying again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -155,8 +158,7 @@ impl Replication {
         let mut out = Vec::new();
         for t in self.broker.topics() {
             for p in t.partitions() {
-                let role = p.role();
-                if role.leader_id == leader && leader != self.broker.node_id() {
+                if p.leadership().0 == leader && leader != self.broker.node_id() {
                     out.push((t.name.clone(), p));
                 }
             }
@@ -208,26 +210,41 @@ impl Replication {
     }
 
     /// Asks the leader where each newly followed replica's log diverges from its
-    /// own (OffsetForLeaderEpoch) and truncates there.
+    /// own (OffsetForLeaderEpoch) and truncates there, asking again about an
+    /// older epoch while the answer names one the replica does not hold.
     async fn truncate_diverged(
         &self,
         c: &mut Connected,
         partitions: &[(String, Arc<Partition>)],
     ) -> Result<(), String> {
+        for _ in 0..TRUNCATION_ROUNDS_MAX {
+            if !self.truncation_round(c, partitions).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One OffsetForLeaderEpoch round; whether a replica cut its log and must ask again.
+    async fn truncation_round(
+        &self,
+        c: &mut Connected,
+        partitions: &[(String, Arc<Partition>)],
+    ) -> Result<bool, String> {
         let pending: Vec<&(String, Arc<Partition>)> = partitions.iter().filter(|(_, p)| p.needs_truncation()).collect();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let version = c.version_of::<OffsetForLeaderEpochRequest>().ok_or("leader lacks OffsetForLeaderEpoch")?;
         let mut by_topic: HashMap<&str, Vec<OffsetForLeaderPartition>> = HashMap::new();
         let mut asked: HashMap<(&str, i32), i32> = HashMap::new();
         for (t, p) in &pending {
-            let role = p.role();
-            asked.insert((t.as_str(), p.index), role.leader_epoch);
+            let (_, leader_epoch) = p.leadership();
+            asked.insert((t.as_str(), p.index), leader_epoch);
             by_topic.entry(t.as_str()).or_default().push(
                 OffsetForLeaderPartition::default()
                     .with_partition(p.index)
-                    .with_current_leader_epoch(role.leader_epoch)
+                    .with_current_leader_epoch(leader_epoch)
                     .with_leader_epoch(p.last_epoch()),
             );
         }
@@ -243,6 +260,7 @@ impl Replication {
             OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(self.broker.node_id())).with_topics(topics);
         let resp = c.send(version, &req).await.map_err(|e| e.to_string())?;
         let now = now_ms();
+        let mut again = false;
         for t in resp.topics {
             for r in t.partitions {
                 let Some((_, p)) =
@@ -250,26 +268,16 @@ impl Replication {
                 else {
                     continue;
                 };
-                if r.error_code != 0
-                    || !p.needs_truncation()
-                    || p.role().leader_epoch != asked[&(t.topic.as_str(), p.index)]
+                if r.error_code != 0 || !p.needs_truncation() || p.leadership().1 != asked[&(t.topic.as_str(), p.index)]
                 {
                     continue;
                 }
-                let ours = p.last_epoch();
-                let leo = p.offsets().log_end;
-                let target = if r.leader_epoch < 0 {
-                    // the leader knows no epoch this old: keep only what is known committed
-                    p.offsets().high_watermark
-                } else if r.leader_epoch == ours {
-                    r.end_offset.min(leo)
-                } else {
-                    r.end_offset.min(p.epoch_end_offset(r.leader_epoch).1).min(leo)
-                };
-                p.truncate_to(target.max(p.offsets().log_start), now).map_err(|e| e.to_string())?;
+                let (target, done) = p.truncation_point(r.leader_epoch, r.end_offset);
+                p.truncate_to(target, done, now).map_err(|e| e.to_string())?;
+                again |= !done;
             }
         }
-        Ok(())
+        Ok(again)
     }
 
     async fn fetch_once(
@@ -328,8 +336,7 @@ impl Replication {
                 else {
                     continue;
                 };
-                let role = p.role();
-                if role.leader_id != leader || role.leader_epoch != asked[&(t.topic.as_str(), p.index)] {
+                if p.leadership() != (leader, asked[&(t.topic.as_str(), p.index)]) {
                     // the replica's leader or epoch changed while the fetch was out:
                     // what the old one sent may not be in the new leader's log
                     continue;
@@ -366,8 +373,8 @@ impl Replication {
     }
 
     /// Leaders: shrink the ISR by members that fell behind, expand it by replicas
-    /// that caught up (each change committed by the controller before it counts);
-    /// everyone: checkpoint the HW.
+    /// that caught up (each change committed by the controller before it counts,
+    /// one at a time, sent again while unanswered); everyone: checkpoint the HW.
     async fn maintenance(self: Arc<Self>) {
         let lag = self.broker.config.broker.replica_lag_time_max_ms;
         let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
@@ -380,6 +387,10 @@ impl Replication {
                 for p in t.partitions() {
                     p.checkpoint_high_watermark();
                     let Some(c) = p.isr_candidates(now, lag) else { continue };
+                    if let Some(pending) = c.pending {
+                        self.propose_isr(t.name.clone(), p.clone(), pending);
+                        continue;
+                    }
                     if c.lagging.is_empty() && c.ready.is_empty() {
                         continue;
                     }
@@ -388,25 +399,45 @@ impl Replication {
                     next.sort_unstable();
                     next.dedup();
                     if next != c.isr {
-                        self.propose_isr(t.name.clone(), p.index, c.leader_epoch, next);
+                        if let Some(proposal) = p.propose_isr(next) {
+                            self.propose_isr(t.name.clone(), p.clone(), proposal);
+                        }
                     }
                 }
             }
         }
     }
 
-    fn propose_isr(self: &Arc<Self>, topic: String, partition: i32, leader_epoch: i32, isr: Vec<i32>) {
-        let key = (topic.clone(), partition);
+    /// Sends `proposal` to the controller unless it is already on its way. The
+    /// partition's pending ISR is settled when the answer's image is applied, or
+    /// here when the controller refused it without anything having changed.
+    fn propose_isr(self: &Arc<Self>, topic: String, partition: Arc<Partition>, proposal: IsrProposal) {
+        let key = (topic.clone(), partition.index);
         if !self.isr_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let leader = this.broker.node_id();
-            tracing::info!(%topic, partition, ?isr, "asking the controller to change the ISR");
-            let cmd = super::image::Command::AlterIsr { topic, partition, leader, leader_epoch, isr };
-            if let Err(e) = this.cluster.propose(cmd).await {
-                tracing::warn!(error = %e, "ISR change not committed");
+            let IsrProposal { leader_epoch, partition_epoch, isr } = proposal;
+            tracing::info!(%topic, partition = partition.index, ?isr, "asking the controller to change the ISR");
+            let cmd = Command::AlterIsr {
+                topic,
+                partition: partition.index,
+                leader: this.broker.node_id(),
+                leader_epoch,
+                partition_epoch: Some(partition_epoch),
+                isr,
+            };
+            match this.cluster.propose(cmd).await {
+                Ok(Outcome::Applied) => {}
+                Ok(Outcome::Rejected(why @ Rejection::InvalidIsr(_))) => {
+                    tracing::info!(%why, "ISR change refused");
+                    partition.isr_refused(partition_epoch);
+                }
+                // the partition moved on: applying its new state settles the proposal
+                Ok(Outcome::Rejected(why)) => tracing::info!(%why, "ISR change refused"),
+                // unanswered: it may yet commit, so it stays pending and is sent again
+                Err(e) => tracing::warn!(error = %e, "ISR change not committed"),
             }
             this.isr_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         });
@@ -415,15 +446,22 @@ impl Replication {
 
 /// Brings one local replica to the role the image gives it.
 fn apply_role(partition: &Partition, me: i32, p: &PartitionImage, now: i64) {
-    let role = partition.role();
-    let same_epoch = role.leader_id == p.leader && role.leader_epoch == p.leader_epoch;
-    if same_epoch {
-        if role.replicas != p.replicas || role.isr != p.isr {
-            partition.set_membership(p.replicas.clone(), p.isr.clone(), now);
-        }
+    let current = partition.role();
+    let role = Role {
+        leader_id: p.leader,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        replicas: p.replicas.clone(),
+        isr: p.isr.clone(),
+    };
+    if current == role {
+        return;
+    }
+    if (current.leader_id, current.leader_epoch) == (role.leader_id, role.leader_epoch) {
+        partition.set_membership(role, now);
     } else if p.leader == me {
-        partition.become_leader(me, p.leader_epoch, p.replicas.clone(), p.isr.clone(), now);
+        partition.become_leader(me, role, now);
     } else {
-        partition.become_follower(me, p.leader, p.leader_epoch, p.replicas.clone(), p.isr.clone());
+        partition.become_follower(me, role);
     }
 }
