@@ -84,8 +84,9 @@ class Gregor:
     def __init__(self, workdir: Path, broker: dict | None = None, binary: Path | None = None,
                  node_id: int = 1, listeners: list[dict] | None = None, extra_yaml: str = ""):
         """`listeners`: [{"name": ..., "security": ..., "tls": {...}, "sasl": {...}}], each
-        bound to its own free port (the first is `bootstrap`); `extra_yaml`: top-level
-        config text appended as is (users, acls, ...)."""
+        bound to its own free port unless it names one (`port`), and advertised there
+        unless it names another (`advertised_port`: a relay in front); the first is
+        `bootstrap`. `extra_yaml`: top-level config text appended as is (users, acls, ...)."""
         self.id = next(self._ids)
         self.dir = Path(workdir) / f"gregor-{self.id}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,7 @@ class Gregor:
             taken.add(p)
             return p
 
-        self.ports = {spec["name"]: fresh_port() for spec in self.listener_specs}
+        self.ports = {spec["name"]: spec.get("port") or fresh_port() for spec in self.listener_specs}
         self.port = self.ports[self.listener_specs[0]["name"]]
         self.admin_port = fresh_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
@@ -133,7 +134,7 @@ class Gregor:
             lines += [
                 f"  - name: {spec['name']}",
                 f"    bind: 127.0.0.1:{port}",
-                f"    advertised: {spec.get('advertised_host', '127.0.0.1')}:{port}",
+                f"    advertised: {spec.get('advertised_host', '127.0.0.1')}:{spec.get('advertised_port', port)}",
                 f"    security: {spec.get('security', 'plaintext')}",
             ]
             # JSON is YAML: nested settings go in as flow mappings

@@ -1,13 +1,19 @@
 """A three-node gregor cluster (Raft metadata quorum, ISR replication) driven by real
-clients, with faults by kill -9 and SIGSTOP/SIGCONT.
+clients, with faults by kill -9, SIGSTOP/SIGCONT and network partitions. The nodes
+reach each other only through `netfault.Net`, a relay per link that can be cut.
 
 - Every node's Metadata agrees: three brokers, each partition's leader, epoch,
   replicas and ISR, once caught up.
 - confluent-kafka (idempotent, acks=all) and kafka-python (acks=all) write to an RF=3,
   min.insync.replicas=2 topic while the harness, round after round, kills -9 and
-  restarts the leader of partition 0, or freezes it (SIGSTOP) past its session and
-  thaws it. Afterwards every acknowledged record is present exactly once, in send
-  order per partition, read back from the new leaders.
+  restarts the leader of partition 0, freezes it (SIGSTOP) past its session and
+  thaws it, or cuts it off from the other nodes (clients still reach it) and heals.
+  Afterwards every acknowledged record is present exactly once, in send order per
+  partition, read back from the new leaders, and every replica's segment files hold
+  the same records.
+- A leader cut off from its peers, with a client that reaches only it, does not
+  acknowledge an acks=all write; the majority elects a new leader and takes writes;
+  healed, the old leader truncates what it took alone.
 - A consumer group (confluent-kafka and kafka-python members) keeps consuming while its
   coordinator is killed -9 twice: every acknowledged record is consumed, and the last
   commits are the partitions' ends.
@@ -15,8 +21,8 @@ clients, with faults by kill -9 and SIGSTOP/SIGCONT.
   to shrink the ISR; NOT_ENOUGH_REPLICAS or a timeout), and nothing it refused shows up
   once the others return.
 
-`GREGOR_CLUSTER_FAULT_ROUNDS` sets the number of fault rounds (default 4: kill, freeze,
-kill, freeze).
+`GREGOR_CLUSTER_FAULT_ROUNDS` sets the number of fault rounds (default 6: kill, freeze,
+partition, twice).
 """
 
 from __future__ import annotations
@@ -29,19 +35,27 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.record import MemoryRecords
 
 from certs import make_certs
 from conftest import Gregor, free_port
+from netfault import CLIENT, Net
 
-ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "6"))
 NODES = 3
 
 
 class Cluster:
     def __init__(self, workdir, broker: dict | None = None, listeners: list[dict] | None = None,
-                 extra_yaml: str = "", cluster_yaml: str = ""):
+                 extra_yaml: str = "", cluster_yaml: str = "", net: Net | None = None):
+        """With `net`, nodes reach each other only through its relays (see `relayed`)."""
+        self.net = net
         ports = {n: free_port() for n in range(1, NODES + 1)}
-        voters = ", ".join(f'"{n}@127.0.0.1:{p}"' for n, p in ports.items())
+        voters = {n: ", ".join(f'"{m}@127.0.0.1:{p}"' for m, p in ports.items()) for n in ports}
+        node_listeners = {n: listeners for n in ports}
+        node_yaml = {n: cluster_yaml for n in ports}
+        if net is not None:
+            voters, node_listeners, node_yaml = self.relayed(net, ports, cluster_yaml)
         settings = {
             "num.partitions": 3,
             "default.replication.factor": 3,
@@ -53,10 +67,34 @@ class Cluster:
         }
         settings.update(broker or {})
         self.nodes = {
-            n: Gregor(workdir, broker=settings, node_id=n, listeners=listeners,
-                      extra_yaml=f"cluster:\n  voters: [{voters}]\n{cluster_yaml}{extra_yaml}")
+            n: Gregor(workdir, broker=settings, node_id=n, listeners=node_listeners[n],
+                      extra_yaml=f"cluster:\n  voters: [{voters[n]}]\n{node_yaml[n]}{extra_yaml}")
             for n in ports
         }
+
+    @staticmethod
+    def relayed(net: Net, controller: dict[int, int], cluster_yaml: str):
+        """Per-node voters, listeners and cluster settings that route every link
+        through `net`: node n lists each other voter at its relay n→m, fetches over
+        its own listener name REPLn, which every node advertises at its relay n→m,
+        and clients reach node n's PLAINTEXT listener through relay 0→n."""
+        voters, listeners = {}, {}
+        for n in controller:
+            own = [f'"{n}@127.0.0.1:{controller[n]}"']
+            others = [f'"{m}@127.0.0.1:{net.relay(n, m, controller[m])}"' for m in controller if m != n]
+            voters[n] = ", ".join(own + others)
+            client_port = free_port()
+            specs = [{"name": "PLAINTEXT", "port": client_port, "advertised_port": net.relay(CLIENT, n, client_port)}]
+            for follower in controller:
+                port = free_port()
+                spec = {"name": f"REPL{follower}", "port": port}
+                if follower != n:
+                    spec["advertised_port"] = net.relay(follower, n, port)
+                specs.append(spec)
+            listeners[n] = specs
+        yaml = {n: f"  controller_bind: 127.0.0.1:{controller[n]}\n  inter_broker_listener: REPL{n}\n{cluster_yaml}"
+                for n in controller}
+        return voters, listeners, yaml
 
     client: dict = {}  # librdkafka settings every client of the harness uses
 
@@ -72,6 +110,8 @@ class Cluster:
         return self
 
     def cleanup(self):
+        if self.net is not None:
+            self.net.heal()
         # SIGTERM to all at once: each leaves through the quorum (controlled
         # shutdown), which the last one alone would wait for in vain
         for g in self.nodes.values():
@@ -83,6 +123,8 @@ class Cluster:
                         pass
         for g in self.nodes.values():
             g.cleanup()
+        if self.net is not None:
+            self.net.close()
 
     def metadata(self, node: int, topic: str):
         """(brokers, {partition: (leader, replicas, isr)}) as one node sees them."""
@@ -120,7 +162,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path)
+    c = Cluster(tmp_path, net=Net())
     try:
         yield c.start()
     finally:
@@ -152,6 +194,31 @@ def read_all(bootstrap: str, topic: str, partitions: int, ends: dict[int, int]) 
     finally:
         c.close()
     return out
+
+
+def replica_log(g: Gregor, topic: str, partition: int) -> list[bytes]:
+    """Node `g`'s copy of a partition, read from its segment files: values by offset."""
+    data = b"".join(f.read_bytes() for f in sorted((g.data_dir / f"{topic}-{partition}").glob("*.log")))
+    records = MemoryRecords(data)
+    out: list[bytes] = []
+    while records.has_next():
+        for r in records.next_batch():
+            assert r.offset == len(out), f"node {g.node_id}: offset {r.offset} after {len(out)} records"
+            out.append(r.value)
+    return out
+
+
+def replicas_agree(cluster: Cluster, topic: str, partitions: int, timeout: float = 60) -> dict[int, list[bytes]]:
+    """Waits until every node holds the same copy of each partition, and returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = {n: {p: replica_log(g, topic, p) for p in range(partitions)} for n, g in cluster.nodes.items()}
+        if all(logs[n] == logs[1] for n in logs):
+            return logs[1]
+        if time.monotonic() > deadline:
+            ends = {n: {p: len(log) for p, log in parts.items()} for n, parts in logs.items()}
+            raise AssertionError(f"the replicas of {topic} differ (lengths by node: {ends})")
+        time.sleep(0.5)
 
 
 def test_every_node_serves_the_same_metadata(cluster, new_topic):
@@ -222,16 +289,23 @@ def test_acked_records_survive_leader_kills(cluster, new_topic):
         for round_ in range(ROUNDS):
             time.sleep(2)
             victim = cluster.leader_of(topic, 0, live)
-            if round_ % 2 == 0:
+            if round_ % 3 == 0:
                 cluster.nodes[victim].kill()
                 time.sleep(3)
                 cluster.nodes[victim].start(timeout=60)
-            else:
+            elif round_ % 3 == 1:
                 # frozen past its session: fenced, its leaderships move; on SIGCONT
                 # it is a stale leader until it learns the new epochs
                 cluster.nodes[victim].pause()
                 time.sleep(5)
                 cluster.nodes[victim].resume()
+            else:
+                # cut off from the other nodes, not from the clients: it keeps
+                # running and taking writes it cannot replicate while the majority
+                # fences it and elects new leaders
+                cluster.net.partition(victim, [n for n in live if n != victim])
+                time.sleep(5)
+                cluster.net.heal()
             cluster.wait_isr(topic, partitions, 3, timeout=90)
         time.sleep(2)
     finally:
@@ -245,8 +319,11 @@ def test_acked_records_survive_leader_kills(cluster, new_topic):
         assert len(set(offsets)) == len(offsets), f"two acks for one offset in partition {part}"
         ends[part] = max(offsets) + 1 if offsets else 0
     logs = read_all(cluster.bootstrap, topic, partitions, ends)
+    # and every replica holds the same records
+    replicas = replicas_agree(cluster, topic, partitions)
     for part in range(partitions):
         log = logs[part]
+        assert replicas[part][:len(log)] == log, f"partition {part}: the replicas differ from what was consumed"
         for offset, value in acked[part]:
             assert offset < len(log) and log[offset] == value, \
                 f"acked {value!r} at {part}/{offset} is missing or different: {log[offset:offset + 1]!r}"
@@ -282,6 +359,63 @@ def test_a_minority_refuses_acks_all(cluster, new_topic):
     p.produce(topic, value=b"majority", partition=0, on_delivery=lambda err, msg: ok.append((err, msg.offset())))
     p.flush(30)
     assert ok and ok[0][0] is None, ok
+
+
+def test_a_partitioned_leader_refuses_acks_all_and_the_majority_carries_on(cluster, new_topic):
+    topic = new_topic()
+    create(cluster, topic, 1)
+    produce_one(cluster.bootstrap, topic, b"before")
+    leader = cluster.leader_of(topic, 0, [1, 2, 3])
+    others = [n for n in cluster.nodes if n != leader]
+    # the leader is cut off from the other nodes, and so is the client: all it
+    # reaches is the old leader, which still believes it leads
+    cluster.net.partition(leader, others)
+    for n in others:
+        cluster.net.cut(CLIENT, n)
+    p = Producer({"bootstrap.servers": cluster.nodes[leader].bootstrap, "acks": "all",
+                  "message.timeout.ms": 6000, "request.timeout.ms": 3000})
+    results = []
+    p.produce(topic, value=b"minority", partition=0, on_delivery=lambda err, msg: results.append(err))
+    p.flush(20)
+    assert results and results[0] is not None, "a partitioned leader acknowledged an acks=all write"
+    # the majority fences it and carries on, reached by a client that now sees only them
+    cluster.net.cut(CLIENT, leader)
+    for n in others:
+        cluster.net.restore(CLIENT, n)
+    new_leader = wait_for_leader(cluster, topic, others)
+    assert new_leader in others
+    produce_one(",".join(cluster.nodes[n].bootstrap for n in others), topic, b"majority")
+    # healed, the old leader drops what it took alone and copies the majority's log
+    cluster.net.heal()
+    cluster.wait_isr(topic, 1, 3, timeout=90)
+    assert replicas_agree(cluster, topic, 1)[0] == [b"before", b"majority"]
+
+
+def produce_one(bootstrap: str, topic: str, value: bytes) -> int:
+    """Writes one record acks=all (idempotent) and returns its offset."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "message.timeout.ms": 30000})
+    out = []
+    p.produce(topic, value=value, partition=0, on_delivery=lambda err, msg: out.append((err, msg.offset())))
+    p.flush(40)
+    assert out and out[0][0] is None, out
+    return out[0][1]
+
+
+def wait_for_leader(cluster: Cluster, topic: str, among: list[int], timeout: float = 30) -> int:
+    """The leader of partition 0 once the nodes `among` agree it is one of them."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            seen = {cluster.metadata(n, topic)[1][0][0] for n in among}
+            if len(seen) == 1 and seen <= set(among):
+                return seen.pop()
+            last = seen
+        except Exception as e:  # noqa: BLE001 - a node that cannot answer yet
+            last = e
+        time.sleep(0.3)
+    raise AssertionError(f"no leader of {topic}-0 among {among}: {last}")
 
 
 def coordinator_of(cluster: Cluster, group: str) -> int:

@@ -130,7 +130,7 @@ impl Cluster {
         }
         .validate()
         .map_err(|e| e.to_string())?;
-        let raft = openraft::Raft::new(me, Arc::new(raft_config), rpc::Network, log, sm)
+        let raft = openraft::Raft::new(me, Arc::new(raft_config), rpc::Network { voters: voters.clone() }, log, sm)
             .await
             .map_err(|e| format!("metadata quorum: {e}"))?;
         if !raft.is_initialized().await.map_err(|e| e.to_string())? {

@@ -163,8 +163,13 @@ impl Peer {
     }
 }
 
-/// Builds openraft's per-peer clients.
-pub struct Network;
+/// Builds openraft's per-peer clients. A voter is reached where this node's
+/// `cluster.voters` says, as Kafka reaches `controller.quorum.voters`, not at the
+/// address the membership recorded when the quorum was formed (another node's
+/// view: behind NAT or a relay the two differ).
+pub struct Network {
+    pub voters: std::collections::BTreeMap<NodeId, String>,
+}
 
 pub struct PeerNetwork {
     target: NodeId,
@@ -175,7 +180,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerNetwork {
-        PeerNetwork { target, peer: Peer::new(node.addr.clone()) }
+        let addr = self.voters.get(&target).unwrap_or(&node.addr);
+        PeerNetwork { target, peer: Peer::new(addr.clone()) }
     }
 }
 
