@@ -220,7 +220,7 @@ impl Broker {
 
     /// Creates a topic (validated by `check_new_topic`) and its partitions on disk.
     pub fn create_topic(&self, t: &NewTopic<'_>) -> Result<Arc<Topic>, BrokerError> {
-        let _guard = self.metadata_lock.lock().expect("lock");
+        let _guard = self.lock_metadata();
         let config = self.check_new_topic(t)?;
         if let Some(cluster) = self.cluster.get() {
             let assignments = match &t.assignments {
@@ -262,7 +262,7 @@ impl Broker {
         partitions: i32,
         configs: &[(&str, &str)],
     ) -> Result<Arc<Topic>, BrokerError> {
-        let _guard = self.metadata_lock.lock().expect("lock");
+        let _guard = self.lock_metadata();
         if let Some(t) = self.topic(name) {
             return Ok(t);
         }
@@ -308,7 +308,7 @@ impl Broker {
 
     /// Removes a topic from the registry and deletes its data.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, BrokerError> {
-        let _guard = self.metadata_lock.lock().expect("lock");
+        let _guard = self.lock_metadata();
         if let Some(cluster) = self.cluster.get() {
             let cmd = crate::cluster::image::Command::DeleteTopic { name: name.to_string() };
             propose(cluster, cmd)?;
@@ -344,7 +344,7 @@ impl Broker {
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<(), BrokerError> {
-        let _guard = self.metadata_lock.lock().expect("lock");
+        let _guard = self.lock_metadata();
         let topic = self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         let current = topic.partition_count();
         if count <= current {
@@ -408,7 +408,7 @@ impl Broker {
         pairs: &[(&str, &str)],
         validate_only: bool,
     ) -> Result<(), BrokerError> {
-        let _guard = self.metadata_lock.lock().expect("lock");
+        let _guard = self.lock_metadata();
         let topic = self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         let next = TopicConfig::from_pairs(pairs.iter().copied())?;
         if validate_only {
@@ -443,7 +443,7 @@ impl Broker {
         ops: &[(i8, &str, Option<&str>)],
         validate_only: bool,
     ) -> Result<(), BrokerError> {
-        let _guard = self.metadata_lock.lock().expect("lock");
+        let _guard = self.lock_metadata();
         let topic = self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         let mut next = topic.config();
         for &(op, key, value) in ops {

@@ -236,6 +236,18 @@ impl Broker {
         }
     }
 
+    /// Serialises metadata changes. A change in a cluster waits for the controller
+    /// (`Cluster::propose_blocking`) with this held, so a runtime worker must not
+    /// block here: it would sit on tasks the change needs (a deadlock seen under
+    /// load with two workers). On the multi-threaded runtime the wait is handed off.
+    pub(crate) fn lock_metadata(&self) -> std::sync::MutexGuard<'_, ()> {
+        let lock = || self.metadata_lock.lock().unwrap_or_else(|e| e.into_inner());
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(lock),
+            _ => lock(),
+        }
+    }
+
     /// Wakes long-polling fetches.
     pub fn notify_appended(&self) {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
