@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config::SecurityProtocol;
 use crate::metrics::Metrics;
 use crate::middleware::{build_stack, ConnInfo, Core};
-use crate::net::connection;
+use crate::net::connection::{self, InFlight};
 use crate::net::tls::TlsSource;
 use crate::proxy::addressing::ListenerAddressing;
 use crate::proxy::config::AddressingMode;
@@ -41,6 +41,11 @@ const SECURITY_RELOAD_TICK: Duration = Duration::from_secs(1);
 /// Proxy mode: requests one client connection may have in flight upstream (Kafka
 /// clients pipeline: librdkafka up to 1,000,000 by default, the Java client 5).
 const PROXY_IN_FLIGHT_MAX: usize = 64;
+/// Broker requests unanswered per connection. Only one runs its ordered part at a
+/// time and a produce's records are appended (and dropped) before it waits, so
+/// what waits is little more than a response: enough for acks=all produces of
+/// clients that pipeline (librdkafka, unless idempotent) to overlap their waits.
+const BROKER_IN_FLIGHT_MAX: usize = 32;
 
 /// A started server: its bound addresses and the handle that stops it.
 pub struct RunningServer {
@@ -404,10 +409,10 @@ impl Served {
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        let (table, in_flight_max) = match &self.core {
-            Core::Broker(_) => (ApiTable::broker_shared(), 1),
+        let (table, in_flight) = match &self.core {
+            Core::Broker(_) => (ApiTable::broker_shared(), InFlight::Ordered(BROKER_IN_FLIGHT_MAX)),
             Core::Proxy(p) => match p.table() {
-                Some(t) => (t, PROXY_IN_FLIGHT_MAX),
+                Some(t) => (t, InFlight::Any(PROXY_IN_FLIGHT_MAX)),
                 None => {
                     tracing::debug!(conn = conn.id, "closing: the upstream cluster has not been reached yet");
                     return Some(conn.principal());
@@ -415,7 +420,7 @@ impl Served {
             },
         };
         let svc = build_stack(&self.core, self.security, self.quotas, conn.clone(), table);
-        connection::serve(io, svc, self.frame_bytes_max, in_flight_max, self.shutdown, &conn).await;
+        connection::serve(io, svc, self.frame_bytes_max, in_flight, self.shutdown, &conn).await;
         Some(conn.principal())
     }
 }

@@ -64,6 +64,11 @@ pub struct ConnInfo {
     /// Set by the quota layer (KIP-219): after writing the response, the connection
     /// reads nothing more from the client until then.
     muted_until: Mutex<Option<tokio::time::Instant>>,
+    /// Broker connections: the request that holds the connection's turn (its number
+    /// and the signal that ends it). Requests start in order, each once the previous
+    /// one released its turn: at its end, or, for an acks=all produce, once its
+    /// batches are appended, before it waits for the ISR (see `connection.rs`).
+    turn: std::sync::Mutex<Option<(u64, tokio::sync::oneshot::Sender<()>)>>,
 }
 
 impl ConnInfo {
@@ -79,6 +84,31 @@ impl ConnInfo {
             raw_sasl_tokens: AtomicBool::new(false),
             sasl_principal: std::sync::Mutex::new(None),
             muted_until: Mutex::new(None),
+            turn: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Request `n` takes the connection's turn; the receiver fires when it is released.
+    pub fn take_turn(&self, n: u64) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.turn.lock().unwrap_or_else(|e| e.into_inner()) = Some((n, tx));
+        rx
+    }
+
+    /// Ends request `n`'s turn (a no-op once it ended): the next request may start.
+    pub fn release_turn(&self, n: u64) {
+        let mut turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        if turn.as_ref().is_some_and(|(held, _)| *held == n) {
+            let (_, tx) = turn.take().expect("checked");
+            let _ = tx.send(());
+        }
+    }
+
+    /// Ends the turn of the request running now (the only one that can call this
+    /// before its turn ends): what must happen in request order is done.
+    pub fn release_current_turn(&self) {
+        if let Some((_, tx)) = self.turn.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(());
         }
     }
 

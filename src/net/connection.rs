@@ -1,16 +1,21 @@
 //! One client connection: read a frame, run it through the stack, write the
 //! response, in request order (Kafka's contract).
 //!
-//! The broker handles one request at a time per connection, as Kafka does (appends
-//! from one producer connection must not race): pipelined requests wait in the
-//! socket buffer and the read buffer, as they do while a quota throttle mutes the
-//! connection. The proxy keeps up to a bound of requests in flight: its stack hands
-//! each to the upstream in call order, and responses are written in that order.
+//! The broker starts a connection's requests one at a time, in order, as Kafka
+//! does (appends from one producer connection must not race, and the stack reads
+//! connection state such as SASL progress when a request starts): the next starts
+//! when the previous one releases the connection's turn. Most release it when they
+//! end; an acks=all produce releases it once appended, so that the next request's
+//! appends overlap its wait for the ISR (as Redpanda does) instead of queueing
+//! behind it: with small batches that wait, not the work, bounds a connection.
+//! Responses are still written in request order. The proxy keeps up to a bound of
+//! requests in flight: its stack hands each to the upstream in call order.
 
 use super::frame::{read_frame, FrameError};
 use crate::middleware::ConnInfo;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use tower::{Service, ServiceExt};
@@ -18,15 +23,27 @@ use tower::{Service, ServiceExt};
 /// Read buffer per connection: large enough to take a produce batch in few reads.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
+/// How a connection's requests overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    /// One at a time.
+    One,
+    /// Up to this many unanswered, each started once the previous released the
+    /// connection's turn (`ConnInfo::release_current_turn`).
+    Ordered(usize),
+    /// Up to this many at once.
+    Any(usize),
+}
+
 /// Serves one connection until the client leaves, a protocol error closes it, or
 /// shutdown is signalled (the in-flight request still completes).
 pub async fn serve<IO, S>(
     io: IO,
     mut svc: S,
     frame_bytes_max: u32,
-    in_flight_max: usize,
+    in_flight: InFlight,
     mut shutdown: watch::Receiver<bool>,
-    conn: &ConnInfo,
+    conn: &Arc<ConnInfo>,
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: Service<Bytes, Response = Option<Bytes>>,
@@ -34,8 +51,10 @@ pub async fn serve<IO, S>(
     S::Response: Send + 'static,
     S::Error: std::fmt::Display + Send + 'static,
 {
-    if in_flight_max > 1 {
-        return serve_pipelined(io, svc, frame_bytes_max, in_flight_max, shutdown, conn).await;
+    match in_flight {
+        InFlight::One => {}
+        InFlight::Ordered(max) => return serve_pipelined(io, svc, frame_bytes_max, max, true, shutdown, conn).await,
+        InFlight::Any(max) => return serve_pipelined(io, svc, frame_bytes_max, max, false, shutdown, conn).await,
     }
     let conn_id = conn.id;
     let (r, mut w) = tokio::io::split(io);
@@ -105,14 +124,16 @@ pub async fn serve<IO, S>(
 
 /// Reads frames on a task of its own (a frame half read must not be lost when the
 /// loop turns to a finished response), keeps up to `in_flight_max` requests in
-/// flight, and writes responses in request order.
+/// flight, and writes responses in request order. `ordered`: a request starts
+/// only once the previous one released the connection's turn.
 async fn serve_pipelined<IO, S>(
     io: IO,
     mut svc: S,
     frame_bytes_max: u32,
     in_flight_max: usize,
+    ordered: bool,
     mut shutdown: watch::Receiver<bool>,
-    conn: &ConnInfo,
+    conn: &Arc<ConnInfo>,
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: Service<Bytes, Response = Option<Bytes>>,
@@ -142,11 +163,14 @@ async fn serve_pipelined<IO, S>(
     let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Option<Bytes>, String>>> = VecDeque::new();
     let mut reading = true;
     let mut muted_until: Option<tokio::time::Instant> = None;
+    // ordered: the turn of the request started last, until released
+    let mut turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    let mut started: u64 = 0;
     loop {
         if !reading && in_flight.is_empty() {
             break;
         }
-        let may_read = reading && in_flight.len() < in_flight_max && muted_until.is_none();
+        let may_read = reading && in_flight.len() < in_flight_max && muted_until.is_none() && turn.is_none();
         tokio::select! {
             biased;
             _ = shutdown.changed(), if reading => { reading = false; }
@@ -176,6 +200,9 @@ async fn serve_pipelined<IO, S>(
             _ = async { tokio::time::sleep_until(muted_until.expect("muted")).await }, if muted_until.is_some() => {
                 muted_until = None;
             }
+            _ = async { turn.as_mut().expect("a turn").await }, if turn.is_some() => {
+                turn = None;
+            }
             frame = frames.recv(), if may_read => {
                 let frame = match frame {
                     Some(Ok(f)) => f,
@@ -191,6 +218,11 @@ async fn serve_pipelined<IO, S>(
                     }
                     None => { reading = false; continue; }
                 };
+                started += 1;
+                let n = started;
+                if ordered {
+                    turn = Some(conn.take_turn(n));
+                }
                 let fut = match svc.ready().await {
                     Ok(svc) => svc.call(frame),
                     Err(e) => {
@@ -198,7 +230,12 @@ async fn serve_pipelined<IO, S>(
                         break;
                     }
                 };
-                in_flight.push_back(tokio::spawn(async move { fut.await.map_err(|e| e.to_string()) }));
+                let c = conn.clone();
+                in_flight.push_back(tokio::spawn(async move {
+                    let result = fut.await.map_err(|e| e.to_string());
+                    c.release_turn(n);
+                    result
+                }));
             }
         }
     }

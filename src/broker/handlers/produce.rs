@@ -80,6 +80,8 @@ pub async fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Outcome {
         ctx.broker.notify_appended();
     }
     if !waits.is_empty() {
+        // appended: the connection's next request may start while this one waits
+        ctx.conn.release_current_turn();
         await_replication(ctx, &mut responses, waits, timeout_ms).await;
     }
     if acks == ACKS_NONE && acks_valid {
