@@ -164,10 +164,19 @@ pub fn warm_up<C: ClientContext>(client: &Client<C>, topic: &str, partitions: i3
 /// (not the bootstrap one), opened when first needed: for a timed producer that is its
 /// first batch, which then waits for the TCP, TLS and SASL handshakes (tens of ms with
 /// SCRAM, measured as the whole of the latency run's p99). ListOffsets goes to each
-/// partition's leader, so asking for the watermarks opens those connections now.
+/// partition's leader, so asking for the watermarks opens those connections now. In
+/// a cluster a leader may not have applied a topic the controller just created:
+/// it answers UNKNOWN_TOPIC_OR_PARTITION for a moment, and this asks again, as
+/// Kafka clients do.
 fn connect_leaders<C: ClientContext>(client: &Client<C>, topic: &str, partitions: i32) -> Result<(), String> {
+    let deadline = Instant::now() + ADMIN_TIMEOUT;
     for p in 0..partitions {
-        client.fetch_watermarks(topic, p, ADMIN_TIMEOUT).map_err(|e| format!("ListOffsets {topic}/{p}: {e}"))?;
+        while let Err(e) = client.fetch_watermarks(topic, p, ADMIN_TIMEOUT) {
+            if Instant::now() > deadline {
+                return Err(format!("ListOffsets {topic}/{p}: {e}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     Ok(())
 }
