@@ -69,12 +69,7 @@ pub async fn serve<IO, S>(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(FrameError::BadSize { size, max }) => {
-                if looks_like_tls_hello(size) {
-                    tracing::warn!(conn = conn_id, peer = %conn.peer, listener = %conn.listener,
-                        "closing connection: a TLS handshake arrived on a listener without TLS");
-                } else {
-                    tracing::warn!(conn = conn_id, size, max, "closing connection: frame size out of bounds");
-                }
+                log_bad_size(conn, size, max);
                 break;
             }
             Err(e) => {
@@ -207,7 +202,8 @@ async fn serve_pipelined<IO, S>(
                 let frame = match frame {
                     Some(Ok(f)) => f,
                     Some(Err(FrameError::BadSize { size, max })) => {
-                        tracing::warn!(conn = conn_id, size, max, "frame size out of bounds; closing after the responses due");
+                        // closed once the responses due are written
+                        log_bad_size(conn, size, max);
                         reading = false;
                         continue;
                     }
@@ -244,6 +240,15 @@ async fn serve_pipelined<IO, S>(
         t.abort();
     }
     let _ = w.shutdown().await;
+}
+
+fn log_bad_size(conn: &ConnInfo, size: i64, max: u32) {
+    if looks_like_tls_hello(size) {
+        tracing::warn!(conn = conn.id, peer = %conn.peer, listener = %conn.listener,
+            "closing connection: a TLS handshake arrived on a listener without TLS");
+    } else {
+        tracing::warn!(conn = conn.id, size, max, "closing connection: frame size out of bounds");
+    }
 }
 
 /// A TLS record header (content type 0x14..=0x17, version 3.x) read as a size prefix.
