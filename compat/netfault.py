@@ -32,11 +32,19 @@ class Net:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ links
-    def relay(self, src: int, dst: int, target_port: int) -> int:
+    def relay(self, src: int, dst: int, target_port: int, avoid: set[int] = frozenset()) -> int:
         """A port on 127.0.0.1 whose connections reach 127.0.0.1:`target_port` (on
-        node `dst`) over the link src–dst."""
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.bind(("127.0.0.1", 0))
+        node `dst`) over the link src–dst; not one of `avoid` (ports picked for
+        processes that have not bound them yet)."""
+        held = []
+        while True:
+            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            ls.bind(("127.0.0.1", 0))
+            if ls.getsockname()[1] not in avoid:
+                break
+            held.append(ls)  # kept bound until a good one is found, so it is not offered again
+        for h in held:
+            h.close()
         ls.listen(64)
         port = ls.getsockname()[1]
         self._listeners.append(ls)

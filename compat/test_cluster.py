@@ -78,18 +78,33 @@ class Cluster:
         through `net`: node n lists each other voter at its relay n→m, fetches over
         its own listener name REPLn, which every node advertises at its relay n→m,
         and clients reach node n's PLAINTEXT listener through relay 0→n."""
+        # every node port is picked (and kept out of the relays' way) before any relay binds
+        taken = set(controller.values())
+
+        def fresh() -> int:
+            p = free_port()
+            while p in taken:
+                p = free_port()
+            taken.add(p)
+            return p
+
+        client_ports = {n: fresh() for n in controller}
+        repl_ports = {(f, n): fresh() for n in controller for f in controller}
+
+        def relay(src: int, dst: int, port: int) -> int:
+            return net.relay(src, dst, port, avoid=taken)
+
         voters, listeners = {}, {}
         for n in controller:
             own = [f'"{n}@127.0.0.1:{controller[n]}"']
-            others = [f'"{m}@127.0.0.1:{net.relay(n, m, controller[m])}"' for m in controller if m != n]
+            others = [f'"{m}@127.0.0.1:{relay(n, m, controller[m])}"' for m in controller if m != n]
             voters[n] = ", ".join(own + others)
-            client_port = free_port()
-            specs = [{"name": "PLAINTEXT", "port": client_port, "advertised_port": net.relay(CLIENT, n, client_port)}]
+            specs = [{"name": "PLAINTEXT", "port": client_ports[n],
+                      "advertised_port": relay(CLIENT, n, client_ports[n])}]
             for follower in controller:
-                port = free_port()
-                spec = {"name": f"REPL{follower}", "port": port}
+                spec = {"name": f"REPL{follower}", "port": repl_ports[(follower, n)]}
                 if follower != n:
-                    spec["advertised_port"] = net.relay(follower, n, port)
+                    spec["advertised_port"] = relay(follower, n, repl_ports[(follower, n)])
                 specs.append(spec)
             listeners[n] = specs
         yaml = {n: f"  controller_bind: 127.0.0.1:{controller[n]}\n  inter_broker_listener: REPL{n}\n{cluster_yaml}"
@@ -468,17 +483,45 @@ def test_groups_consume_through_coordinator_failover(cluster, new_topic):
         if p.flush(150) != 0:
             failures.append("producer could not deliver everything")
 
+    # before leaving, each member commits what it read (retrying, as an application
+    # shutting down cleanly does, while the coordinator changes or the group
+    # rebalances), and keeps polling until both have: a member leaving starts a
+    # rebalance that would refuse the other's last commit
+    committed = {"confluent": threading.Event(), "kafka-python": threading.Event()}
+
+    def finish(name, commit, poll):
+        deadline = time.monotonic() + 45
+        while True:
+            try:
+                commit()
+                break
+            except Exception as e:  # noqa: BLE001 - each client has its own error types
+                if "NO_OFFSET" in str(e):
+                    break
+                if time.monotonic() > deadline:
+                    failures.append(f"{name}'s final commit: {e!r}")
+                    break
+                poll()  # rejoin if the group moved on
+        committed[name].set()
+        deadline = time.monotonic() + 60
+        while not all(e.is_set() for e in committed.values()) and time.monotonic() < deadline:
+            poll()
+
     def confluent_member():
         c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
                       "auto.offset.reset": "earliest", "auto.commit.interval.ms": 500,
                       "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000})
         c.subscribe([topic])
+
+        def poll():
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                with lock:
+                    consumed.add(m.value())
         try:
             while not stop_consuming.is_set():
-                m = c.poll(0.2)
-                if m is not None and not m.error():
-                    with lock:
-                        consumed.add(m.value())
+                poll()
+            finish("confluent", lambda: c.commit(asynchronous=False), poll)
         finally:
             c.close()
 
@@ -487,11 +530,14 @@ def test_groups_consume_through_coordinator_failover(cluster, new_topic):
                           auto_offset_reset="earliest", auto_commit_interval_ms=500,
                           session_timeout_ms=10000, heartbeat_interval_ms=1000,
                           request_timeout_ms=30000)
+        def poll():
+            for records in c.poll(timeout_ms=200).values():
+                with lock:
+                    consumed.update(r.value for r in records)
         try:
             while not stop_consuming.is_set():
-                for records in c.poll(timeout_ms=200).values():
-                    with lock:
-                        consumed.update(r.value for r in records)
+                poll()
+            finish("kafka-python", c.commit, poll)
         finally:
             c.close()
 
