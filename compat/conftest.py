@@ -59,6 +59,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def fresh_port(taken: set[int]) -> int:
+    """A free port not in `taken` (ports picked for processes that have not bound
+    them yet), added to it."""
+    p = free_port()
+    while p in taken:
+        p = free_port()
+    taken.add(p)
+    return p
+
+
 def _yaml_scalar(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -98,17 +108,9 @@ class Gregor:
         self.listener_specs = listeners or [{"name": "PLAINTEXT", "security": "plaintext"}]
         self.extra_yaml = extra_yaml
         taken: set[int] = set()
-
-        def fresh_port() -> int:
-            p = free_port()
-            while p in taken:
-                p = free_port()
-            taken.add(p)
-            return p
-
-        self.ports = {spec["name"]: spec.get("port") or fresh_port() for spec in self.listener_specs}
+        self.ports = {spec["name"]: spec.get("port") or fresh_port(taken) for spec in self.listener_specs}
         self.port = self.ports[self.listener_specs[0]["name"]]
-        self.admin_port = fresh_port()
+        self.admin_port = fresh_port(taken)
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.broker_settings = {

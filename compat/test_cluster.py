@@ -39,7 +39,7 @@ from kafka.errors import KafkaConnectionError
 from kafka.record import MemoryRecords
 
 from certs import make_certs
-from conftest import Gregor, free_port
+from conftest import Gregor, free_port, fresh_port
 from netfault import CLIENT, Net
 
 ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "6"))
@@ -81,16 +81,8 @@ class Cluster:
         and clients reach node n's PLAINTEXT listener through relay 0→n."""
         # every node port is picked (and kept out of the relays' way) before any relay binds
         taken = set(controller.values())
-
-        def fresh() -> int:
-            p = free_port()
-            while p in taken:
-                p = free_port()
-            taken.add(p)
-            return p
-
-        client_ports = {n: fresh() for n in controller}
-        repl_ports = {(f, n): fresh() for n in controller for f in controller}
+        client_ports = {n: fresh_port(taken) for n in controller}
+        repl_ports = {(f, n): fresh_port(taken) for n in controller for f in controller}
 
         def relay(src: int, dst: int, port: int) -> int:
             return net.relay(src, dst, port, avoid=taken)
@@ -357,12 +349,8 @@ def test_a_minority_refuses_acks_all(cluster, new_topic):
     for n in cluster.nodes:
         if n != leader:
             cluster.nodes[n].kill()
-    p = Producer({"bootstrap.servers": cluster.nodes[leader].bootstrap, "acks": "all",
-                  "message.timeout.ms": 8000, "request.timeout.ms": 3000})
-    results = []
-    p.produce(topic, value=b"minority", partition=0, on_delivery=lambda err, msg: results.append(err))
-    p.flush(20)
-    assert results and results[0] is not None, "a lone node acknowledged an acks=all write"
+    assert acks_all_outcome(cluster.nodes[leader].bootstrap, topic, 8000) is not None, \
+        "a lone node acknowledged an acks=all write"
     for n in cluster.nodes:
         if n != leader:
             cluster.nodes[n].start(wait=False)
@@ -388,12 +376,8 @@ def test_a_partitioned_leader_refuses_acks_all_and_the_majority_carries_on(clust
     cluster.net.partition(leader, others)
     for n in others:
         cluster.net.cut(CLIENT, n)
-    p = Producer({"bootstrap.servers": cluster.nodes[leader].bootstrap, "acks": "all",
-                  "message.timeout.ms": 6000, "request.timeout.ms": 3000})
-    results = []
-    p.produce(topic, value=b"minority", partition=0, on_delivery=lambda err, msg: results.append(err))
-    p.flush(20)
-    assert results and results[0] is not None, "a partitioned leader acknowledged an acks=all write"
+    assert acks_all_outcome(cluster.nodes[leader].bootstrap, topic, 6000) is not None, \
+        "a partitioned leader acknowledged an acks=all write"
     # the majority fences it and carries on, reached by a client that now sees only them
     cluster.net.cut(CLIENT, leader)
     for n in others:
@@ -405,6 +389,18 @@ def test_a_partitioned_leader_refuses_acks_all_and_the_majority_carries_on(clust
     cluster.net.heal()
     cluster.wait_isr(topic, 1, 3, timeout=90)
     assert replicas_agree(cluster, topic, 1)[0] == [b"before", b"majority"]
+
+
+def acks_all_outcome(bootstrap: str, topic: str, timeout_ms: int):
+    """The delivery error of one acks=all record b"minority" (None: acknowledged),
+    given up after `timeout_ms`."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                  "message.timeout.ms": timeout_ms, "request.timeout.ms": 3000})
+    results = []
+    p.produce(topic, value=b"minority", partition=0, on_delivery=lambda err, msg: results.append(err))
+    p.flush(20)
+    assert results, "no delivery report"
+    return results[0]
 
 
 def produce_one(bootstrap: str, topic: str, value: bytes) -> int:

@@ -50,6 +50,19 @@ pub struct PartitionImage {
     pub partition_epoch: i32,
 }
 
+impl PartitionImage {
+    /// What a replica of this partition is told: leader, epochs, replicas and ISR.
+    pub fn role(&self) -> crate::broker::replica_state::Role {
+        crate::broker::replica_state::Role {
+            leader_id: self.leader,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicImage {
     pub id: Uuid,

@@ -6,7 +6,7 @@
 use super::image::{Command, Image, Outcome, PartitionImage, Rejection};
 use super::Cluster;
 use crate::broker::group::OFFSETS_TOPIC;
-use crate::broker::partition::{IsrProposal, Partition, Role};
+use crate::broker::partition::{IsrProposal, Partition};
 use crate::broker::Broker;
 use crate::proxy::upstream::{self, Connected, UpstreamSecurity};
 use crate::time::now_ms;
@@ -447,13 +447,7 @@ impl Replication {
 /// Brings one local replica to the role the image gives it.
 fn apply_role(partition: &Partition, me: i32, p: &PartitionImage, now: i64) {
     let current = partition.role();
-    let role = Role {
-        leader_id: p.leader,
-        leader_epoch: p.leader_epoch,
-        partition_epoch: p.partition_epoch,
-        replicas: p.replicas.clone(),
-        isr: p.isr.clone(),
-    };
+    let role = p.role();
     if current == role {
         return;
     }

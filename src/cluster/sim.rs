@@ -551,13 +551,7 @@ impl Sim {
             return;
         }
         let Some(p) = n.image.partition(TOPIC, 0).cloned() else { return };
-        let role = Role {
-            leader_id: p.leader,
-            leader_epoch: p.leader_epoch,
-            partition_epoch: p.partition_epoch,
-            replicas: p.replicas.clone(),
-            isr: p.isr.clone(),
-        };
+        let role = p.role();
         if *n.state.role() == role {
             return;
         }
