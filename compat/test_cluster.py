@@ -20,6 +20,9 @@ reach each other only through `netfault.Net`, a relay per link that can be cut.
 - With two of three nodes down, the survivor cannot accept acks=all writes (no quorum
   to shrink the ISR; NOT_ENOUGH_REPLICAS or a timeout), and nothing it refused shows up
   once the others return.
+- A SCRAM user, ACLs and a client quota, each set through a different node, are
+  described and enforced by every node (also after a kill -9 and restart), and their
+  deletions reach every node: they live in the metadata log.
 
 `GREGOR_CLUSTER_FAULT_ROUNDS` sets the number of fault rounds (default 6: kill, freeze,
 partition, twice).
@@ -41,6 +44,7 @@ from kafka.record import MemoryRecords
 from certs import make_certs
 from conftest import Gregor, free_port, fresh_port
 from netfault import CLIENT, Net
+from sasl_wire import WireClient
 
 ROUNDS = int(os.environ.get("GREGOR_CLUSTER_FAULT_ROUNDS", "6"))
 NODES = 3
@@ -643,5 +647,157 @@ def test_replication_over_a_sasl_ssl_listener(tmp_path, new_topic):
         assert denied and denied[0] is not None and "AUTHORIZATION" in denied[0].name(), denied
         parts = c.wait_isr(topic, 3, 3)
         assert all(isr == [1, 2, 3] for _, _, isr in parts.values()), parts
+    finally:
+        c.cleanup()
+
+
+def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic):
+    """SCRAM users, ACLs and client quotas live in the metadata log: each change goes
+    through one node (kafka-python, raw requests addressed to it), and every node then
+    describes it, authenticates and authorizes by it (confluent-kafka and kafka-python
+    logging in to each node), also after a kill -9 and restart; deletions reach every
+    node the same way."""
+    import hashlib
+    import json
+
+    from kafka.admin import KafkaAdminClient
+    from kafka.protocol.admin.acl import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
+    from kafka.protocol.admin.client_quotas import AlterClientQuotasRequest, DescribeClientQuotasRequest
+    from kafka.protocol.admin.users import AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest
+
+    (tmp_path / "broker.pw").write_text("broker-secret-password")
+    pw_file = json.dumps(str(tmp_path / "broker.pw"))
+    listeners = [{"name": "SECURE", "security": "sasl_plaintext",
+                  "sasl": {"mechanisms": ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]}}]
+    client_yaml = ("  inter_broker_client:\n"
+                   f"    sasl: {{ mechanism: SCRAM-SHA-512, username: broker, password_file: {pw_file} }}\n")
+    extra = (f"users:\n  - name: broker\n    password_file: {pw_file}\n"
+             "super_users: [\"User:broker\"]\nauthorizer: acl\n")
+    c = Cluster(tmp_path, listeners=listeners, extra_yaml=extra, cluster_yaml=client_yaml)
+    sasl = lambda user, password, mech="SCRAM-SHA-512": {  # noqa: E731
+        "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mech,
+        "sasl.username": user, "sasl.password": password}
+    c.client = sasl("broker", "broker-secret-password")
+    carol_password = "carol-secret-password"
+    topic = new_topic()
+
+    def admin_on(node: int, user="broker", password="broker-secret-password", mech="SCRAM-SHA-512"):
+        # the bootstrap connection logs in to this node
+        return KafkaAdminClient(bootstrap_servers=c.nodes[node].bootstrap, security_protocol="SASL_PLAINTEXT",
+                                sasl_mechanism=mech, sasl_plain_username=user, sasl_plain_password=password,
+                                request_timeout_ms=15000)
+
+    def send(admin, node: int, req):
+        async def go():
+            return await admin._manager.send(req, node_id=node)
+        return admin._manager.run(go)
+
+    def seen_on(node: int) -> tuple:
+        """(carol's SCRAM mechanisms, her ACL operations, her quotas) as `node` describes them."""
+        admin = admin_on(node)
+        try:
+            users = send(admin, node, DescribeUserScramCredentialsRequest(users=None)).results
+            mechs = sorted(i.mechanism for u in users if u.user == "carol" for i in u.credential_infos)
+            acls = send(admin, node, DescribeAclsRequest(
+                resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
+                principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)).resources
+            ops = sorted(a.operation for r in acls for a in r.acls)
+            quotas = send(admin, node, DescribeClientQuotasRequest(components=[], strict=False)).entries
+            carol_quotas = {v.key: v.value for e in quotas
+                            if [(d.entity_type, d.entity_name) for d in e.entity] == [("user", "carol")]
+                            for v in e.values}
+            return mechs, ops, carol_quotas
+        finally:
+            admin.close()
+
+    def wait_everywhere(want: tuple, nodes=(1, 2, 3), timeout: float = 20):
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = {n: seen_on(n) for n in nodes}
+            if all(s == want for s in seen.values()) or time.monotonic() > deadline:
+                assert all(s == want for s in seen.values()), seen
+                return
+            time.sleep(0.3)
+
+    def carol_logs_in(node: int):
+        admin_on(node, "carol", carol_password, "SCRAM-SHA-256").close()
+
+    def carol_refused(node: int) -> bool:
+        """Exactly: SASL_AUTHENTICATION_FAILED to PLAIN, which checks her password
+        against her SCRAM credentials (a real client would retry until its timeout)."""
+        host, port = c.nodes[node].bootstrap.rsplit(":", 1)
+        w = WireClient(host, int(port))
+        try:
+            return w.plain("carol", carol_password)[0] == 58
+        finally:
+            w.close()
+
+    try:
+        c.start()
+        create(c, topic, 3)
+        admin = admin_on(1)
+        try:
+            # a user through node 1 (the client salts the password: KIP-554)
+            salt = os.urandom(16)
+            U = AlterUserScramCredentialsRequest.ScramCredentialUpsertion
+            up = U(name="carol", mechanism=1, iterations=4096, salt=salt,
+                   salted_password=hashlib.pbkdf2_hmac("sha256", carol_password.encode(), salt, 4096))
+            r = send(admin, 1, AlterUserScramCredentialsRequest(deletions=[], upsertions=[up]))
+            assert [x.error_code for x in r.results] == [0], r
+            # her ACLs through node 2: write and describe on the topic
+            A = CreateAclsRequest.AclCreation
+            r = send(admin, 2, CreateAclsRequest(creations=[
+                A(resource_type=2, resource_name=topic, resource_pattern_type=3, principal="User:carol",
+                  host="*", operation=op, permission_type=3) for op in (4, 8)]))
+            assert [x.error_code for x in r.results] == [0, 0], r
+            # her quota through node 3
+            E = AlterClientQuotasRequest.EntryData
+            entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
+                      ops=[E.OpData(key="producer_byte_rate", value=10485760.0, remove=False)])
+            r = send(admin, 3, AlterClientQuotasRequest(entries=[entry], validate_only=False))
+            assert [x.error_code for x in r.entries] == [0], r
+        finally:
+            admin.close()
+        wait_everywhere(([1], [4, 8], {"producer_byte_rate": 10485760.0}))
+        for n in (1, 2, 3):
+            carol_logs_in(n)
+            assert not carol_refused(n)
+
+        # carol writes acks=all to every partition, so every leader checks her ACLs
+        _, parts = c.metadata(1, topic)
+        print(f"\nleaders: {sorted(leader for leader, _, _ in parts.values())}")
+        p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all",
+                      **sasl("carol", carol_password, "SCRAM-SHA-256")})
+        results = []
+        for part in range(3):
+            p.produce(topic, value=b"carol", partition=part, on_delivery=lambda err, msg: results.append(err))
+        assert p.flush(30) == 0 and results == [None] * 3, results
+
+        # a node killed and restarted rebuilds them from the log
+        c.nodes[3].kill()
+        c.nodes[3].start(timeout=60)
+        carol_logs_in(3)
+        wait_everywhere(([1], [4, 8], {"producer_byte_rate": 10485760.0}), nodes=(3,))
+
+        # deletions, through other nodes, reach every node
+        admin = admin_on(3)
+        try:
+            D = DeleteAclsRequest.DeleteAclsFilter
+            r = send(admin, 3, DeleteAclsRequest(filters=[D(
+                resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
+                principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)]))
+            assert r.filter_results[0].error_code == 0 and len(r.filter_results[0].matching_acls) == 2, r
+            X = AlterUserScramCredentialsRequest.ScramCredentialDeletion
+            r = send(admin, 2, AlterUserScramCredentialsRequest(deletions=[X(name="carol", mechanism=1)],
+                                                                upsertions=[]))
+            assert [x.error_code for x in r.results] == [0], r
+            entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
+                      ops=[E.OpData(key="producer_byte_rate", value=0.0, remove=True)])
+            r = send(admin, 1, AlterClientQuotasRequest(entries=[entry], validate_only=False))
+            assert [x.error_code for x in r.entries] == [0], r
+        finally:
+            admin.close()
+        wait_everywhere(([], [], {}))
+        assert all(carol_refused(n) for n in (1, 2, 3))
     finally:
         c.cleanup()

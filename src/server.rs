@@ -196,7 +196,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     tokio::spawn(reloader);
     match (&broker, &proxy) {
         (Some(broker), _) if config.cluster.is_some() => {
-            let cluster = start_cluster(&config, broker, &listeners).await?;
+            let cluster = start_cluster(&config, broker, &listeners, &security, &quotas).await?;
             // ready once registered with the active controller and serving its image
             let (health, cluster_id) = (health.clone(), broker.cluster_id.clone());
             tokio::spawn(async move {
@@ -246,6 +246,8 @@ async fn start_cluster(
     config: &Config,
     broker: &Arc<Broker>,
     listeners: &[(String, std::net::SocketAddr)],
+    security: &Arc<Security>,
+    quotas: &Arc<QuotaManager>,
 ) -> anyhow::Result<Arc<crate::cluster::Cluster>> {
     use crate::cluster::image::Endpoint;
     let c = config.cluster.as_ref().expect("cluster config");
@@ -256,6 +258,17 @@ async fn start_cluster(
         anyhow::bail!("the cluster was started twice");
     }
     tokio::spawn(crate::cluster::rpc::serve(endpoint, cluster.clone()));
+    // users, ACLs and quotas set online: committed to and taken from the metadata log
+    let log: Arc<dyn crate::cluster::access::AccessLog> = cluster.clone();
+    security.credentials.attach(log.clone());
+    security.acls.attach(log.clone());
+    quotas.attach(log);
+    let (credentials, security, quotas) = (security.credentials.clone(), security.clone(), quotas.clone());
+    tokio::spawn(cluster.clone().follow_access(move |access| {
+        credentials.sync(access);
+        security.acls.sync(access);
+        quotas.sync(access);
+    }));
     let replication = crate::cluster::replication::Replication::new(cluster.clone(), broker.clone())?;
     tokio::spawn(replication.run());
     tokio::spawn(cluster.clone().controller_loop());

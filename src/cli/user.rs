@@ -32,6 +32,12 @@ pub enum UserCliError {
     NotFound { user: String, mechanisms: String },
     #[error("writing the output: {0}")]
     Output(#[from] io::Error),
+    #[error(
+        "this config is a cluster member's: its SCRAM users set online live in the metadata log, not in the \
+         data directory. Change them through any node with AlterUserScramCredentials (e.g. kafka-configs.sh \
+         --alter --entity-type users), or list them under `users:` in every node's config"
+    )]
+    Clustered,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +136,14 @@ pub fn run(
     }
 }
 
+/// The store file is not where a cluster member keeps its users.
+fn check_not_clustered(config: &Config) -> Result<(), UserCliError> {
+    match config.cluster {
+        Some(_) => Err(UserCliError::Clustered),
+        None => Ok(()),
+    }
+}
+
 fn config_user_index(config: &Config, name: &str) -> Option<usize> {
     config.users.iter().position(|u| u.name == name)
 }
@@ -140,6 +154,7 @@ fn add(config: &Config, args: &AddArgs, stdin: &mut dyn Read, out: &mut dyn Writ
     }
     let mechanisms = mechanisms_or_all(&args.mechanisms);
     if !args.print_yaml {
+        check_not_clustered(config)?;
         if let Some(index) = config_user_index(config, &args.name) {
             return Err(UserCliError::ConfigUser { name: args.name.clone(), index });
         }
@@ -217,6 +232,7 @@ fn print_yaml(name: &str, credentials: &UserCredentials, out: &mut dyn Write) ->
 }
 
 fn remove(config: &Config, args: &RemoveArgs, out: &mut dyn Write) -> Result<(), UserCliError> {
+    check_not_clustered(config)?;
     if let Some(index) = config_user_index(config, &args.name) {
         return Err(UserCliError::ConfigUser { name: args.name.clone(), index });
     }
@@ -264,6 +280,7 @@ fn config_user_mechanisms(u: &UserConfig) -> Vec<ListedMechanism> {
 }
 
 fn list(config: &Config, json: bool, out: &mut dyn Write) -> Result<(), UserCliError> {
+    check_not_clustered(config)?;
     let (stored, _) = CredentialFile::in_dir(&config.data_dir).read()?;
     let mut users: Vec<Listed> = config
         .users
@@ -325,6 +342,22 @@ mod tests {
 
     fn store(config: &Path) -> CredentialStore {
         CredentialStore::open(&Config::load(Some(config), Vec::new()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_members_users_are_not_in_its_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_file(dir.path(), "cluster:\n  voters: [\"1@127.0.0.1:19093\"]\n");
+        let c = cfg.to_str().unwrap();
+        for args in
+            [&["add", "alice", "-c", c, "--password-stdin"][..], &["remove", "alice", "-c", c], &["list", "-c", c]]
+        {
+            let e = gregor_user(args, b"pw\n").err().unwrap();
+            assert!(matches!(e, UserCliError::Clustered), "{args:?}: {e}");
+        }
+        let yaml = gregor_user(&["add", "alice", "-c", c, "--password-stdin", "--print-yaml"], b"pw\n").unwrap();
+        assert!(yaml.contains("scram_sha_256"), "printing a config entry still works: {yaml}");
+        assert!(!dir.path().join("data").join(crate::security::credential_file::FILE_NAME).exists());
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! than the image (replica placement, the unclean-election switch) are made by
 //! the controller before proposing and travel inside the command.
 
+use super::access::{AccessChange, AccessImage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// No leader: every ISR member is fenced (and unclean election is off).
@@ -74,6 +76,10 @@ pub struct TopicImage {
 pub struct Image {
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicImage>,
+    /// Users, ACLs and quotas set online. Shared, not copied, by the images published
+    /// after commands that do not change it.
+    #[serde(default)]
+    pub access: Arc<AccessImage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +135,8 @@ pub enum Command {
         topic: String,
         partition: i32,
     },
+    /// A change to the users, ACLs or quotas set online.
+    Access(AccessChange),
 }
 
 /// What applying a command did.
@@ -296,6 +304,10 @@ impl Image {
                     p.leader_epoch += 1;
                     p.partition_epoch += 1;
                 }
+                Outcome::Applied
+            }
+            Command::Access(change) => {
+                Arc::make_mut(&mut self.access).apply(change);
                 Outcome::Applied
             }
         }

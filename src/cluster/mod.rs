@@ -12,6 +12,7 @@
 //! and fences a broker that misses them for `broker.session.timeout.ms`; the fence
 //! is a command, so leadership moves the same way on every node.
 
+pub mod access;
 pub mod image;
 pub mod replication;
 pub mod rpc;
@@ -20,6 +21,7 @@ mod sim;
 pub mod store;
 
 use crate::config::{BrokerConfig, ClusterConfig};
+use access::{AccessChange, AccessImage};
 use image::{Command, Endpoint, Image, Outcome};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Cursor;
@@ -398,5 +400,32 @@ impl Cluster {
 
     pub fn incarnation(&self) -> Uuid {
         self.incarnation
+    }
+
+    /// Hands the users, ACLs and quotas to `take` now and whenever an applied command
+    /// changes them, forever.
+    pub async fn follow_access(self: Arc<Self>, take: impl Fn(&AccessImage) + Send + 'static) {
+        let mut applied = self.subscribe();
+        let mut last: Option<Arc<AccessImage>> = None;
+        loop {
+            let access = self.image().access.clone();
+            if last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &access)) {
+                take(&access);
+                last = Some(access);
+            }
+            if applied.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl access::AccessLog for Cluster {
+    fn commit(&self, change: AccessChange) -> Result<Arc<AccessImage>, String> {
+        match self.propose_blocking(Command::Access(change)) {
+            Ok(Outcome::Applied) => Ok(self.image().access.clone()),
+            Ok(Outcome::Rejected(why)) => Err(why.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -129,6 +129,8 @@ pub struct LogStore {
 impl LogStore {
     pub fn open(dir: &Path) -> Result<LogStore, Err> {
         std::fs::create_dir_all(dir).map_err(write_err)?;
+        // the log carries SCRAM keys (users set online): owner only, as the credential file
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(write_err)?;
         let path = dir.join(LOG);
         let mut bytes = Vec::new();
         if let Ok(mut f) = std::fs::File::open(&path) {

@@ -13,6 +13,7 @@ pub mod entity;
 pub mod rate;
 pub mod store;
 
+use crate::cluster::access::{AccessChange, AccessImage, AccessLink, AccessLog, QuotaValue};
 use crate::config::{Config, QuotaConfig};
 use entity::{Client, EntityName, QuotaEntity, QuotaType, QuotaValues, Resolver};
 use kafka_protocol::error::ResponseError;
@@ -221,6 +222,8 @@ struct State {
     online: Entries,
     /// The file as last read or written (None: absent).
     stamp: Option<FileStamp>,
+    /// In a cluster: the version of the metadata log's quotas `online` holds.
+    synced: u64,
     resolver: Arc<Resolver>,
 }
 
@@ -263,6 +266,8 @@ pub struct QuotaManager {
     state: RwLock<State>,
     rates: Mutex<HashMap<RateKey, SampledRate>>,
     throttles: Mutex<HashMap<RateKey, (u64, u64)>>,
+    /// In a cluster, quotas set online live in the metadata log, not in the file.
+    replicated: Option<AccessLink>,
 }
 
 impl QuotaManager {
@@ -271,12 +276,20 @@ impl QuotaManager {
     pub fn open(config: &Config) -> Result<QuotaManager, QuotaError> {
         let config_entries = entries_from_config(&config.quotas).map_err(|(k, m)| invalid(format!("{k}: {m}")))?;
         let path = config.data_dir.join(store::QUOTAS_FILE);
-        let (online, stamp) = store::read(&path)?;
+        let replicated = config.cluster.is_some().then(AccessLink::default);
+        let (online, stamp) = if replicated.is_some() {
+            if path.exists() {
+                tracing::warn!(file = %path.display(), "ignored: in a cluster, quotas set online live in the metadata log");
+            }
+            (Entries::new(), None)
+        } else {
+            store::read(&path)?
+        };
         let window = WindowConfig {
             samples: config.broker.quota_window_num.max(1) as usize,
             window_ms: config.broker.quota_window_size_seconds.max(1) as i64 * 1_000,
         };
-        let mut state = State { config: config_entries, online, stamp, resolver: Arc::default() };
+        let mut state = State { config: config_entries, online, stamp, synced: 0, resolver: Arc::default() };
         state.rebuild();
         tracing::info!(config_entities = state.config.len(), online_entities = state.online.len(), "quotas loaded");
         Ok(QuotaManager {
@@ -286,7 +299,46 @@ impl QuotaManager {
             state: RwLock::new(state),
             rates: Mutex::new(HashMap::new()),
             throttles: Mutex::new(HashMap::new()),
+            replicated,
         })
+    }
+
+    /// In a cluster: the metadata log online changes are committed to.
+    pub fn attach(&self, log: Arc<dyn AccessLog>) {
+        if let Some(link) = &self.replicated {
+            link.attach(log);
+        }
+    }
+
+    /// In a cluster: takes the metadata log's quotas when they are newer than the ones
+    /// held. A key or value this version does not know is logged and left out.
+    pub fn sync(&self, access: &AccessImage) {
+        if self.replicated.is_none() || self.state.read().expect("quota lock").synced >= access.version {
+            return;
+        }
+        let mut online = Entries::new();
+        for (entity, keys) in &access.quotas {
+            let mut values = QuotaValues::default();
+            for (key, value) in keys {
+                match QuotaType::from_config_key(key) {
+                    Some(t) => values.set(t, Some(value.0)),
+                    None => tracing::error!(%entity, %key, "metadata log quota with an unknown key left out"),
+                }
+            }
+            if !values.is_empty() {
+                online.insert(entity.clone(), values);
+            }
+        }
+        let mut s = self.state.write().expect("quota lock");
+        if s.synced >= access.version {
+            return;
+        }
+        s.synced = access.version;
+        if s.online != online {
+            s.online = online;
+            s.rebuild();
+            tracing::info!(online_entities = s.online.len(), "client quotas changed in the metadata log");
+        }
     }
 
     /// Replaces the config-sourced quotas (a reloaded config file). Online quotas stay.
@@ -302,6 +354,9 @@ impl QuotaManager {
     /// Re-reads the file when it changed since it was last read or written. A file
     /// that no longer parses is reported once and the current quotas stay.
     pub fn reload_if_changed(&self) -> Result<bool, QuotaError> {
+        if self.replicated.is_some() {
+            return Ok(false);
+        }
         if self.state.read().expect("quota lock").stamp == store::stamp_of(&self.path)? {
             return Ok(false);
         }
@@ -349,6 +404,9 @@ impl QuotaManager {
     /// Applies alterations (validated here, one result each); with `validate_only`
     /// nothing changes. The file is written once per call.
     pub fn alter(&self, alterations: &[Alteration], validate_only: bool) -> Vec<Result<(), QuotaError>> {
+        if let Some(link) = &self.replicated {
+            return self.alter_replicated(link, alterations, validate_only);
+        }
         let mut s = self.state.write().expect("quota lock");
         let mut online = s.online.clone();
         let results: Vec<Result<(), QuotaError>> =
@@ -356,8 +414,7 @@ impl QuotaManager {
         if validate_only || online == s.online {
             return results;
         }
-        if online.len() > store::ONLINE_ENTITIES_MAX {
-            let full = invalid(format!("at most {} quota entities can be set online", store::ONLINE_ENTITIES_MAX));
+        if let Err(full) = check_size(&online) {
             return results.into_iter().map(|r| r.and(Err(full.clone()))).collect();
         }
         match store::write(&self.path, &online) {
@@ -369,6 +426,50 @@ impl QuotaManager {
                 results
             }
             Err(e) => results.into_iter().map(|r| r.and(Err(e.clone()))).collect(),
+        }
+    }
+
+    /// `alter` in a cluster: validated against this node's view, then the valid
+    /// alterations are committed to the metadata log key by key (so that changes made
+    /// meanwhile through other nodes to other keys stay).
+    fn alter_replicated(
+        &self,
+        link: &AccessLink,
+        alterations: &[Alteration],
+        validate_only: bool,
+    ) -> Vec<Result<(), QuotaError>> {
+        let (results, online, unchanged) = {
+            let s = self.state.read().expect("quota lock");
+            let mut online = s.online.clone();
+            let results: Vec<Result<(), QuotaError>> =
+                alterations.iter().map(|a| apply_alteration(&s.config, &mut online, a)).collect();
+            let unchanged = online == s.online;
+            (results, online, unchanged)
+        };
+        if validate_only || unchanged {
+            return results;
+        }
+        if let Err(full) = check_size(&online) {
+            return results.into_iter().map(|r| r.and(Err(full.clone()))).collect();
+        }
+        let change = alterations
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(a, _)| {
+                let ops = a.ops.iter().map(|(t, v)| (t.config_key().to_string(), v.map(QuotaValue))).collect();
+                (a.entity.clone(), ops)
+            })
+            .collect();
+        match link.commit(AccessChange::Quotas(change)) {
+            Ok(access) => {
+                self.sync(&access);
+                results
+            }
+            Err(e) => {
+                let e = QuotaError::Storage(format!("metadata log: {e}"));
+                results.into_iter().map(|r| r.and(Err(e.clone()))).collect()
+            }
         }
     }
 
@@ -440,6 +541,13 @@ impl QuotaManager {
         out.sort_by(|a, b| (a.quota_type, &a.user, &a.client_id).cmp(&(b.quota_type, &b.user, &b.client_id)));
         out
     }
+}
+
+fn check_size(online: &Entries) -> Result<(), QuotaError> {
+    if online.len() > store::ONLINE_ENTITIES_MAX {
+        return Err(invalid(format!("at most {} quota entities can be set online", store::ONLINE_ENTITIES_MAX)));
+    }
+    Ok(())
 }
 
 fn apply_alteration(config: &Entries, online: &mut Entries, a: &Alteration) -> Result<(), QuotaError> {

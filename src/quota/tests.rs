@@ -244,3 +244,36 @@ fn recording_throttles_and_counts() {
     );
     assert_eq!(m.fetch_bytes_max(&r, app), None);
 }
+
+#[test]
+fn in_a_cluster_quotas_go_through_the_metadata_log_key_by_key() {
+    let log = Arc::new(crate::cluster::access::LocalLog::default());
+    let cluster = "cluster:\n  voters: [\"1@127.0.0.1:19093\"]\n";
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = QuotaManager::open(&config(dir_a.path(), &format!("{CONFIG_QUOTAS}{cluster}"))).unwrap();
+    let b = QuotaManager::open(&config(dir_b.path(), &format!("{CONFIG_QUOTAS}{cluster}"))).unwrap();
+    a.attach(log.clone());
+    b.attach(log.clone());
+    let bob = ent(named("bob"), None);
+    // two nodes change different keys of one entity: both changes hold
+    assert!(a.alter(&[set(bob.clone(), QuotaType::Produce, 100.0)], false)[0].is_ok());
+    assert!(b.alter(&[set(bob.clone(), QuotaType::Fetch, 200.0)], false)[0].is_ok());
+    a.sync(&log.image());
+    for m in [&a, &b] {
+        let (_, v) = m.describe(&[], false).into_iter().find(|(e, _)| *e == bob).unwrap();
+        assert_eq!((v.get(QuotaType::Produce), v.get(QuotaType::Fetch)), (Some(100.0), Some(200.0)));
+    }
+    // the config-wins rule is checked before proposing, and validate_only proposes nothing
+    let r = a.alter(&[set(ent(named("alice"), None), QuotaType::Produce, 5.0)], false);
+    assert!(matches!(&r[0], Err(e) if e.to_string().contains("config file")), "{r:?}");
+    let before = log.image().version;
+    assert!(a.alter(&[set(bob.clone(), QuotaType::Request, 10.0)], true)[0].is_ok());
+    assert_eq!(log.image().version, before);
+    b.alter(
+        &[Alteration { entity: bob.clone(), ops: vec![(QuotaType::Produce, None), (QuotaType::Fetch, None)] }],
+        false,
+    );
+    a.sync(&log.image());
+    assert!(a.describe(&[], false).iter().all(|(e, _)| *e != bob), "removed on every node");
+    assert!(!dir_a.path().join(store::QUOTAS_FILE).exists());
+}

@@ -6,6 +6,7 @@
 use super::acl::{AclBinding, AclBindingFilter, AclError};
 use super::authorizer::{Authorizer, AuthorizerSettings};
 use super::Principal;
+use crate::cluster::access::{AccessChange, AccessImage, AccessLink, AccessLog};
 use crate::config::{AuthorizerKind, Config};
 use crate::state_file::{self, write_atomically, FileStamp, ReadError};
 use kafka_protocol::error::ResponseError;
@@ -69,6 +70,8 @@ struct State {
     settings: AuthorizerSettings,
     /// The file as last read or written (None: absent).
     stamp: Option<FileStamp>,
+    /// In a cluster: the version of the metadata log's ACLs `online` holds.
+    synced: u64,
     authorizer: Arc<Authorizer>,
 }
 
@@ -82,6 +85,8 @@ impl State {
 pub struct AclStore {
     path: PathBuf,
     state: RwLock<State>,
+    /// In a cluster, online ACLs live in the metadata log, not in the file.
+    replicated: Option<AccessLink>,
 }
 
 impl AclStore {
@@ -90,9 +95,23 @@ impl AclStore {
     pub fn open(config: &Config) -> Result<AclStore, AclStoreError> {
         let (settings, config_acls) = from_config(config)?;
         let path = config.data_dir.join(ACLS_FILE);
-        let (online, stamp) = read_file(&path)?;
-        let mut state =
-            State { config: config_acls, online, settings, stamp, authorizer: Arc::new(Authorizer::allow_all()) };
+        let replicated = config.cluster.is_some().then(AccessLink::default);
+        let (online, stamp) = if replicated.is_some() {
+            if path.exists() {
+                tracing::warn!(file = %path.display(), "ignored: in a cluster, ACLs created online live in the metadata log");
+            }
+            (BTreeSet::new(), None)
+        } else {
+            read_file(&path)?
+        };
+        let mut state = State {
+            config: config_acls,
+            online,
+            settings,
+            stamp,
+            synced: 0,
+            authorizer: Arc::new(Authorizer::allow_all()),
+        };
         state.rebuild();
         tracing::info!(
             enforcing = state.settings.enforcing,
@@ -100,7 +119,38 @@ impl AclStore {
             online_acls = state.online.len(),
             "ACLs loaded"
         );
-        Ok(AclStore { path, state: RwLock::new(state) })
+        Ok(AclStore { path, state: RwLock::new(state), replicated })
+    }
+
+    /// In a cluster: the metadata log online changes are committed to.
+    pub fn attach(&self, log: Arc<dyn AccessLog>) {
+        if let Some(link) = &self.replicated {
+            link.attach(log);
+        }
+    }
+
+    /// In a cluster: takes the metadata log's ACLs when they are newer than the ones held.
+    pub fn sync(&self, access: &AccessImage) {
+        if self.replicated.is_none() || self.state.read().expect("acl lock").synced >= access.version {
+            return;
+        }
+        let mut s = self.state.write().expect("acl lock");
+        if s.synced >= access.version {
+            return;
+        }
+        s.synced = access.version;
+        if s.online != access.acls {
+            s.online = access.acls.clone();
+            s.rebuild();
+            tracing::info!(online_acls = s.online.len(), "ACLs changed in the metadata log");
+        }
+    }
+
+    /// Commits a change to the metadata log and takes the result.
+    fn commit(&self, link: &AccessLink, change: AccessChange) -> Result<(), AclStoreError> {
+        let access = link.commit(change).map_err(|e| AclStoreError::Storage(format!("metadata log: {e}")))?;
+        self.sync(&access);
+        Ok(())
     }
 
     /// Kafka refuses the ACL APIs when no authorizer is configured: ACLs that would
@@ -128,34 +178,29 @@ impl AclStore {
     /// Adds bindings (already validated). One result per binding; creating one that
     /// exists is a success, as in Kafka. The file is written once per call.
     pub fn create(&self, bindings: &[AclBinding]) -> Vec<Result<(), AclStoreError>> {
-        let mut s = self.state.write().expect("acl lock");
-        let mut added = Vec::new();
-        let mut results: Vec<Result<(), AclStoreError>> = bindings
-            .iter()
-            .map(|b| {
-                if s.config.contains(b) || s.online.contains(b) {
-                    Ok(())
-                } else if s.online.len() >= ONLINE_ACLS_MAX {
-                    Err(AclStoreError::Full)
-                } else {
-                    s.online.insert(b.clone());
-                    added.push(b.clone());
-                    Ok(())
+        if let Some(link) = &self.replicated {
+            let (mut results, added) = {
+                let s = self.state.read().expect("acl lock");
+                plan_create(&s.config, &mut s.online.clone(), bindings)
+            };
+            if !added.is_empty() {
+                if let Err(e) = self.commit(link, AccessChange::CreateAcls(added.clone())) {
+                    fail_added(&mut results, bindings, &added, &e);
                 }
-            })
-            .collect();
+            }
+            return results;
+        }
+        let mut guard = self.state.write().expect("acl lock");
+        let s = &mut *guard;
+        let (mut results, added) = plan_create(&s.config, &mut s.online, bindings);
         if added.is_empty() {
             return results;
         }
-        if let Err(e) = self.persist(&mut s) {
+        if let Err(e) = self.persist(s) {
             for b in &added {
                 s.online.remove(b);
             }
-            for (r, b) in results.iter_mut().zip(bindings) {
-                if added.contains(b) {
-                    *r = Err(e.clone());
-                }
-            }
+            fail_added(&mut results, bindings, &added, &e);
             return results;
         }
         s.rebuild();
@@ -166,35 +211,30 @@ impl AclStore {
     /// Deletes what each filter matches. Per filter, the bindings it matched, each
     /// with its outcome; a binding matched by several filters is reported under the
     /// first (as in Kafka). Config-defined bindings are reported, not deleted.
-    pub fn delete(&self, filters: &[AclBindingFilter]) -> Vec<Vec<(AclBinding, Result<(), AclStoreError>)>> {
-        let mut s = self.state.write().expect("acl lock");
-        let mut claimed: BTreeSet<AclBinding> = BTreeSet::new();
-        let mut per_filter: Vec<Vec<(AclBinding, Result<(), AclStoreError>)>> = Vec::with_capacity(filters.len());
-        for f in filters {
-            let matched: Vec<AclBinding> =
-                s.config.union(&s.online).filter(|b| f.matches(b) && !claimed.contains(*b)).cloned().collect();
-            claimed.extend(matched.iter().cloned());
-            per_filter.push(
-                matched
-                    .into_iter()
-                    .map(|b| {
-                        let r = if s.config.contains(&b) { Err(AclStoreError::ConfigDefined) } else { Ok(()) };
-                        (b, r)
-                    })
-                    .collect(),
-            );
+    pub fn delete(&self, filters: &[AclBindingFilter]) -> Deletions {
+        if let Some(link) = &self.replicated {
+            let (mut per_filter, removed) = {
+                let s = self.state.read().expect("acl lock");
+                plan_delete(&s.config, &mut s.online.clone(), filters)
+            };
+            if !removed.is_empty() {
+                if let Err(e) = self.commit(link, AccessChange::DeleteAcls(removed.clone())) {
+                    fail_removed(&mut per_filter, &removed, &e);
+                }
+            }
+            return per_filter;
         }
-        let removed: Vec<AclBinding> = claimed.into_iter().filter(|b| s.online.remove(b)).collect();
+        let mut s = self.state.write().expect("acl lock");
+        let (mut per_filter, removed) = {
+            let s = &mut *s;
+            plan_delete(&s.config, &mut s.online, filters)
+        };
         if removed.is_empty() {
             return per_filter;
         }
         if let Err(e) = self.persist(&mut s) {
             s.online.extend(removed.iter().cloned());
-            for (b, r) in per_filter.iter_mut().flatten() {
-                if removed.contains(b) {
-                    *r = Err(e.clone());
-                }
-            }
+            fail_removed(&mut per_filter, &removed, &e);
             return per_filter;
         }
         s.rebuild();
@@ -206,6 +246,9 @@ impl AclStore {
     /// operator's edit, a restore). The server calls this every second and on SIGHUP.
     /// A file that no longer parses is reported and the current ACLs stay.
     pub fn reload_if_changed(&self) -> Result<bool, AclStoreError> {
+        if self.replicated.is_some() {
+            return Ok(false);
+        }
         if self.state.read().expect("acl lock").stamp == stamp_of(&self.path)? {
             return Ok(false);
         }
@@ -254,6 +297,81 @@ impl AclStore {
             .map_err(|e| AclStoreError::Storage(format!("writing {}: {e}", self.path.display())))?;
         s.stamp = stamp_of(&self.path)?;
         Ok(())
+    }
+}
+
+type Deletions = Vec<Vec<(AclBinding, Result<(), AclStoreError>)>>;
+
+/// CreateAcls against `online`: one result per binding, and the bindings added to
+/// `online` (creating one that exists is a success, as in Kafka).
+fn plan_create(
+    config: &BTreeSet<AclBinding>,
+    online: &mut BTreeSet<AclBinding>,
+    bindings: &[AclBinding],
+) -> (Vec<Result<(), AclStoreError>>, Vec<AclBinding>) {
+    let mut added = Vec::new();
+    let results = bindings
+        .iter()
+        .map(|b| {
+            if config.contains(b) || online.contains(b) {
+                Ok(())
+            } else if online.len() >= ONLINE_ACLS_MAX {
+                Err(AclStoreError::Full)
+            } else {
+                online.insert(b.clone());
+                added.push(b.clone());
+                Ok(())
+            }
+        })
+        .collect();
+    (results, added)
+}
+
+fn fail_added(
+    results: &mut [Result<(), AclStoreError>],
+    bindings: &[AclBinding],
+    added: &[AclBinding],
+    e: &AclStoreError,
+) {
+    for (r, b) in results.iter_mut().zip(bindings) {
+        if added.contains(b) {
+            *r = Err(e.clone());
+        }
+    }
+}
+
+/// DeleteAcls against `online`: per filter, the bindings it matched with their
+/// outcomes, and the bindings removed from `online`.
+fn plan_delete(
+    config: &BTreeSet<AclBinding>,
+    online: &mut BTreeSet<AclBinding>,
+    filters: &[AclBindingFilter],
+) -> (Deletions, Vec<AclBinding>) {
+    let mut claimed: BTreeSet<AclBinding> = BTreeSet::new();
+    let mut per_filter: Deletions = Vec::with_capacity(filters.len());
+    for f in filters {
+        let matched: Vec<AclBinding> =
+            config.union(online).filter(|b| f.matches(b) && !claimed.contains(*b)).cloned().collect();
+        claimed.extend(matched.iter().cloned());
+        per_filter.push(
+            matched
+                .into_iter()
+                .map(|b| {
+                    let r = if config.contains(&b) { Err(AclStoreError::ConfigDefined) } else { Ok(()) };
+                    (b, r)
+                })
+                .collect(),
+        );
+    }
+    let removed = claimed.into_iter().filter(|b| online.remove(b)).collect();
+    (per_filter, removed)
+}
+
+fn fail_removed(per_filter: &mut Deletions, removed: &[AclBinding], e: &AclStoreError) {
+    for (b, r) in per_filter.iter_mut().flatten() {
+        if removed.contains(b) {
+            *r = Err(e.clone());
+        }
     }
 }
 
@@ -376,6 +494,41 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(ACLS_FILE)).unwrap();
         assert!(text.contains("User:bob") && !text.contains("\"cfg\""), "only online ACLs are in the file: {text}");
         assert!(!dir.path().join("gregor-acls.json.tmp").exists());
+    }
+
+    #[test]
+    fn in_a_cluster_acls_go_through_the_metadata_log_and_reach_every_node() {
+        let log = Arc::new(crate::cluster::access::LocalLog::default());
+        let cluster = "cluster:\n  voters: [\"1@127.0.0.1:19093\"]\n";
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // a file left from single-node days is not read
+        let stale = AclsFile { version: FILE_FORMAT_VERSION, acls: vec![topic_acl("User:eve", "t", Operation::All)] };
+        std::fs::write(dir_a.path().join(ACLS_FILE), serde_json::to_vec(&stale).unwrap()).unwrap();
+        let a = AclStore::open(&config(dir_a.path(), &format!("{CONFIG_ACL}{cluster}"))).unwrap();
+        let b = AclStore::open(&config(dir_b.path(), cluster)).unwrap();
+        assert_eq!(a.describe(&AclBindingFilter::any()).len(), 2, "only the config's ACLs");
+        let bob = topic_acl("User:bob", "t", Operation::Read);
+        let r = a.create(std::slice::from_ref(&bob));
+        assert!(matches!(&r[..], [Err(AclStoreError::Storage(m))] if m.contains("metadata")), "{r:?}");
+        a.attach(log.clone());
+        b.attach(log.clone());
+        assert!(a.create(std::slice::from_ref(&bob)).iter().all(Result::is_ok));
+        let allowed = |s: &AclStore| {
+            s.authorizer().authorize(&Principal::user("bob"), HOST, Operation::Read, ResourceType::Topic, "t")
+        };
+        assert!(allowed(&a), "the node that proposed sees its change at once");
+        assert!(!allowed(&b), "another node sees it when it applies the log");
+        b.sync(&log.image());
+        assert!(allowed(&b));
+        let deleted = b.delete(&[AclBindingFilter::any()]);
+        assert_eq!(deleted[0].iter().map(|(acl, r)| (acl.clone(), r.is_ok())).collect::<Vec<_>>(), vec![(bob, true)]);
+        let older = log.image();
+        a.sync(&log.image());
+        assert!(!allowed(&a));
+        a.sync(&crate::cluster::access::AccessImage { version: older.version - 1, ..(*older).clone() });
+        assert!(!allowed(&a), "an older image does not undo a newer one");
+        assert!(!dir_b.path().join(ACLS_FILE).exists(), "nothing is written to the data directory");
+        assert!(!a.reload_if_changed().unwrap());
     }
 
     #[test]

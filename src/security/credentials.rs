@@ -9,6 +9,7 @@ use super::scram::{
     fake_credential, random_bytes, wipe, CredentialLookup, EncodedCredential, ScramCredential, ScramMechanism,
     ITERATIONS_DEFAULT,
 };
+use crate::cluster::access::{AccessChange, AccessImage, AccessLink, AccessLog, UserChange};
 use crate::config::{Config, UserConfig};
 use kafka_protocol::error::ResponseError;
 use std::path::Path;
@@ -29,6 +30,8 @@ pub enum CredentialError {
     NotFound { user: String, mechanism: &'static str },
     #[error("{0} is not a SCRAM mechanism")]
     NotScram(&'static str),
+    #[error("metadata log: {0}")]
+    MetadataLog(String),
 }
 
 impl CredentialError {
@@ -38,7 +41,9 @@ impl CredentialError {
             CredentialError::ConfigUser(_) => ResponseError::UnacceptableCredential,
             CredentialError::NotFound { .. } => ResponseError::ResourceNotFound,
             CredentialError::NotScram(_) => ResponseError::UnsupportedSaslMechanism,
-            CredentialError::Config { .. } | CredentialError::File(_) => ResponseError::UnknownServerError,
+            CredentialError::Config { .. } | CredentialError::File(_) | CredentialError::MetadataLog(_) => {
+                ResponseError::UnknownServerError
+            }
         }
     }
 }
@@ -56,6 +61,20 @@ impl Change {
             Change::Upsert { user, .. } | Change::Delete { user, .. } => user,
         }
     }
+
+    /// As the metadata log carries it.
+    fn replicated(&self) -> UserChange {
+        match self {
+            Change::Upsert { user, mechanism, credential } => UserChange::Upsert {
+                user: user.clone(),
+                mechanism: mechanism.name().to_string(),
+                credential: credential.encode(),
+            },
+            Change::Delete { user, mechanism } => {
+                UserChange::Delete { user: user.clone(), mechanism: mechanism.name().to_string() }
+            }
+        }
+    }
 }
 
 /// Every SCRAM credential the broker accepts.
@@ -68,28 +87,85 @@ pub struct CredentialStore {
     stored: RwLock<Stored>,
     /// Per-process key behind unknown users' fake credentials (see `scram::fake_credential`).
     fake_secret: [u8; 32],
+    /// In a cluster, users set online live in the metadata log, not in the file.
+    replicated: Option<AccessLink>,
 }
 
 struct Stored {
     users: Users,
     stamp: Option<FileStamp>,
+    /// In a cluster: the version of the metadata log's users `users` holds.
+    synced: u64,
 }
 
 impl CredentialStore {
     /// Salts the config's password files and reads `<data_dir>/gregor-credentials.json`.
     pub fn open(config: &Config) -> Result<CredentialStore, CredentialError> {
-        CredentialStore::with_config_users(config_users(&config.users)?, &config.data_dir)
+        let replicated = config.cluster.is_some();
+        CredentialStore::with_config_users(config_users(&config.users)?, &config.data_dir, replicated)
     }
 
-    pub(crate) fn with_config_users(config_users: Users, data_dir: &Path) -> Result<CredentialStore, CredentialError> {
+    pub(crate) fn with_config_users(
+        config_users: Users,
+        data_dir: &Path,
+        replicated: bool,
+    ) -> Result<CredentialStore, CredentialError> {
         let file = CredentialFile::in_dir(data_dir);
-        let (users, stamp) = file.read()?;
+        let (users, stamp) = if replicated {
+            if file.path().exists() {
+                tracing::warn!(file = %file.path().display(), "ignored: in a cluster, SCRAM users set online live in the metadata log");
+            }
+            (Users::new(), None)
+        } else {
+            file.read()?
+        };
         Ok(CredentialStore {
             config_users: RwLock::new(Arc::new(config_users)),
             file,
-            stored: RwLock::new(Stored { users, stamp }),
+            stored: RwLock::new(Stored { users, stamp, synced: 0 }),
             fake_secret: random_bytes(),
+            replicated: replicated.then(AccessLink::default),
         })
+    }
+
+    /// In a cluster: the metadata log online changes are committed to.
+    pub fn attach(&self, log: Arc<dyn AccessLog>) {
+        if let Some(link) = &self.replicated {
+            link.attach(log);
+        }
+    }
+
+    /// In a cluster: takes the metadata log's users when they are newer than the ones
+    /// held. A credential that does not decode (none should: each was decoded before it
+    /// was proposed) is logged and left out.
+    pub fn sync(&self, access: &AccessImage) {
+        if self.replicated.is_none() || self.read().synced >= access.version {
+            return;
+        }
+        let mut users = Users::new();
+        for (name, by_mechanism) in &access.users {
+            let mut credentials = UserCredentials::new();
+            for (mech_name, encoded) in by_mechanism {
+                let decoded = ScramMechanism::from_name(mech_name)
+                    .ok_or_else(|| format!("unknown mechanism {mech_name}"))
+                    .and_then(|m| ScramCredential::decode(m, encoded).map(|c| (m, c)).map_err(|e| e.message));
+                match decoded {
+                    Ok((m, c)) => {
+                        credentials.insert(m, c);
+                    }
+                    Err(error) => {
+                        tracing::error!(user = %name, mechanism = %mech_name, %error, "metadata log credential left out")
+                    }
+                }
+            }
+            if !credentials.is_empty() {
+                users.insert(name.clone(), credentials);
+            }
+        }
+        let mut stored = self.stored.write().unwrap_or_else(PoisonError::into_inner);
+        if stored.synced < access.version {
+            *stored = Stored { users, stamp: None, synced: access.version };
+        }
     }
 
     /// The store file's path, for messages.
@@ -166,16 +242,27 @@ impl CredentialStore {
         if let Some(c) = changes.iter().find(|c| self.is_config_user(c.user())) {
             return Err(CredentialError::ConfigUser(c.user().to_string()));
         }
+        if let Some(link) = &self.replicated {
+            // checked against this node's view; the log applies the changes as they are
+            apply_changes(&mut self.read().users.clone(), changes)?;
+            let change = AccessChange::Users(changes.iter().map(Change::replicated).collect());
+            let access = link.commit(change).map_err(CredentialError::MetadataLog)?;
+            self.sync(&access);
+            return Ok(());
+        }
         // held across the file update so that a concurrent reload cannot install an older version
         let mut stored = self.stored.write().unwrap_or_else(PoisonError::into_inner);
         let ((), users, stamp) = self.file.update(|users| apply_changes(users, changes))?;
-        *stored = Stored { users, stamp: Some(stamp) };
+        *stored = Stored { users, stamp: Some(stamp), synced: 0 };
         Ok(())
     }
 
     /// Re-reads the store file if it changed since the last read or write; `Ok(true)`
     /// when it did. On error the users held so far stay in force.
     pub fn reload_if_changed(&self) -> Result<bool, CredentialError> {
+        if self.replicated.is_some() {
+            return Ok(false);
+        }
         let current = self.file.stamp()?;
         if current == self.read().stamp {
             return Ok(false);
@@ -183,7 +270,7 @@ impl CredentialStore {
         let mut stored = self.stored.write().unwrap_or_else(PoisonError::into_inner);
         let (users, stamp) = self.file.read()?;
         let changed = stamp != stored.stamp;
-        *stored = Stored { users, stamp };
+        *stored = Stored { users, stamp, synced: 0 };
         Ok(changed)
     }
 
@@ -301,13 +388,46 @@ mod tests {
     }
 
     fn store(dir: &Path, users: &[UserConfig]) -> CredentialStore {
-        CredentialStore::with_config_users(config_users(users).unwrap(), dir).unwrap()
+        CredentialStore::with_config_users(config_users(users).unwrap(), dir, false).unwrap()
     }
 
     fn password_file(dir: &Path, content: &[u8]) -> PathBuf {
         let p = dir.join("pw");
         std::fs::write(&p, content).unwrap();
         p
+    }
+
+    #[test]
+    fn in_a_cluster_users_go_through_the_metadata_log() {
+        let log = Arc::new(crate::cluster::access::LocalLog::default());
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config_bob = UserConfig {
+            scram_sha_256: Some(scram_config(&ScramCredential::generate(ScramMechanism::Sha256, b"b", 4096))),
+            ..user_config("bob")
+        };
+        let replicated = |dir: &Path| {
+            CredentialStore::with_config_users(config_users(std::slice::from_ref(&config_bob)).unwrap(), dir, true)
+                .unwrap()
+        };
+        let (a, b) = (replicated(dir_a.path()), replicated(dir_b.path()));
+        a.attach(log.clone());
+        b.attach(log.clone());
+        let credential = ScramCredential::generate(ScramMechanism::Sha512, b"alice-pw", 4096);
+        a.upsert("alice", Mechanism::ScramSha512, credential.clone()).unwrap();
+        assert_eq!(a.lookup("alice", Mechanism::ScramSha512), Some(credential.clone()));
+        assert_eq!(b.lookup("alice", Mechanism::ScramSha512), None, "until b applies the log");
+        b.sync(&log.image());
+        assert_eq!(b.lookup("alice", Mechanism::ScramSha512), Some(credential), "keys survive the log's encoding");
+        assert!(matches!(b.delete("alice", Mechanism::ScramSha256), Err(CredentialError::NotFound { .. })));
+        assert!(matches!(
+            b.upsert("bob", Mechanism::ScramSha512, ScramCredential::generate(ScramMechanism::Sha512, b"x", 4096)),
+            Err(CredentialError::ConfigUser(_))
+        ));
+        b.delete("alice", Mechanism::ScramSha512).unwrap();
+        a.sync(&log.image());
+        assert_eq!(a.lookup("alice", Mechanism::ScramSha512), None);
+        assert_eq!(a.list().into_iter().map(|(n, _)| n).collect::<Vec<_>>(), vec!["bob".to_string()]);
+        assert!(!dir_a.path().join(super::super::credential_file::FILE_NAME).exists());
     }
 
     #[test]

@@ -121,7 +121,7 @@ mod tests {
     use crate::security::scram_client::ScramClient;
 
     fn store_with(dir: &std::path::Path, user: &str, password: &[u8]) -> Arc<CredentialStore> {
-        let store = CredentialStore::with_config_users(Default::default(), dir).unwrap();
+        let store = CredentialStore::with_config_users(Default::default(), dir, false).unwrap();
         for m in ScramMechanism::ALL {
             store.upsert(user, m.mechanism(), ScramCredential::generate(m, password, 4096)).unwrap();
         }

@@ -222,7 +222,7 @@ mod tests {
     fn store(dir: &std::path::Path) -> Arc<CredentialStore> {
         let admin = ScramCredential::generate(ScramMechanism::Sha256, b"admin", 4096);
         let config = [("admin".to_string(), [(ScramMechanism::Sha256, admin)].into())].into();
-        Arc::new(CredentialStore::with_config_users(config, dir).unwrap())
+        Arc::new(CredentialStore::with_config_users(config, dir, false).unwrap())
     }
 
     fn upsert(user: &str, mechanism: i8, iterations: i32) -> Upsertion {
