@@ -19,12 +19,21 @@ names come from the rendered cluster.voters):
     addresses the entrypoint exports: a `gregor` on PATH first checks that the
     entrypoint set GREGOR_NODE_ID and every listener's advertised address to this
     pod's own, rewrites those names, then execs the real gregor (same PID);
-  - the volume: data_dir moves to a temporary directory per pod (GREGOR_DATA_DIR).
+  - the volume: data_dir moves to a temporary directory per pod (GREGOR_DATA_DIR);
+  - the Secrets: every file the config names (listener TLS files, users' and the
+    inter-broker client's password files, the inter-broker client's CA) moves to a
+    temporary directory holding test ones: a CA (`ca`, `client_ca`), a server
+    certificate and key it signed for 127.0.0.1 (`cert`, `key`; the pods' DNS names
+    resolve there), and a random password per password file.
 Nothing else of the rendered config changes.
 
 Then: all pods' /readyz answer 200 on the admin port; a Metadata request to each node
 lists every broker at its (mapped) advertised address; a topic with replication factor
 = replicas takes one record with acks=all, shows a full ISR, and the record reads back.
+Clients use the first listener: with TLS they trust the test CA, with SASL they log in
+as the first super user that has a password file, with the listener's first mechanism.
+Followers replicate over the rendered inter-broker listener with the rendered
+inter_broker_client settings, so a full ISR shows that path works too.
 The processes are stopped by PID (SIGTERM, then SIGKILL) and the directory removed
 on every exit.
 
@@ -35,7 +44,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +53,9 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat"))
+from certs import make_certs  # noqa: E402  (the compat tests' certificates)
 
 READY_TIMEOUT_S = 30
 CLIENT_TIMEOUT_S = 15
@@ -113,12 +124,65 @@ class Pods:
             for i, (_, host, _) in enumerate(self.voters)
             for p in self.container_ports
         }
+        self.secrets, self.secret_env = self.stand_in_secrets(work / "secrets")
         self.procs = []
         self.shim_dir = work / "path"
         self.shim_dir.mkdir()
         shim = self.shim_dir / "gregor"
         shim.write_text(SHIM.format(python=sys.executable))
         shim.chmod(0o755)
+
+    def stand_in_secrets(self, d):
+        """({original path: test file}, {GREGOR_… override: test file}) for every
+        file the config names."""
+        named = []  # (override variable, role, original path)
+        for j, listener in enumerate(self.config["listeners"]):
+            for key in ("cert", "key", "client_ca"):
+                if (listener.get("tls") or {}).get(key):
+                    named.append((f"GREGOR_LISTENERS__{j}__TLS__{key.upper()}", key, listener["tls"][key]))
+        for k, user in enumerate(self.config.get("users") or []):
+            if user.get("password_file"):
+                named.append((f"GREGOR_USERS__{k}__PASSWORD_FILE", "password_file", user["password_file"]))
+        client = self.config["cluster"].get("inter_broker_client") or {}
+        for key in ("ca", "cert", "key"):
+            if (client.get("tls") or {}).get(key):
+                named.append((f"GREGOR_CLUSTER__INTER_BROKER_CLIENT__TLS__{key.upper()}", key, client["tls"][key]))
+        if (client.get("sasl") or {}).get("password_file"):
+            named.append(("GREGOR_CLUSTER__INTER_BROKER_CLIENT__SASL__PASSWORD_FILE", "password_file",
+                          client["sasl"]["password_file"]))
+        self.ca = None
+        if not named:
+            return {}, {}
+        d.mkdir()
+        pki = make_certs(d)
+        self.ca = pki.ca
+        by_role = {"cert": pki.server.cert, "key": pki.server.key, "ca": pki.ca, "client_ca": pki.ca}
+        files, env = {}, {}
+        for var, role, original in named:
+            if original not in files:
+                if role == "password_file":
+                    files[original] = str(d / f"password-{len(files)}")
+                    Path(files[original]).write_text(os.urandom(12).hex())
+                else:
+                    files[original] = by_role[role]
+            env[var] = files[original]
+        print(f"  Secrets: {len(files)} files stood in for under {d}")
+        return files, env
+
+    def client_config(self):
+        """librdkafka settings for the first listener (see the docstring)."""
+        listener = self.config["listeners"][0]
+        security = listener.get("security", "plaintext")
+        conf = {"security.protocol": security.upper()}
+        if security.endswith("ssl"):
+            conf["ssl.ca.location"] = self.ca
+        if security.startswith("sasl"):
+            users = {u["name"]: u for u in self.config.get("users") or [] if u.get("password_file")}
+            name = next(p.split(":", 1)[1] for p in self.config.get("super_users") or []
+                        if p.split(":", 1)[1] in users)
+            conf.update({"sasl.mechanism": listener["sasl"]["mechanisms"][0], "sasl.username": name,
+                         "sasl.password": Path(self.secrets[users[name]["password_file"]]).read_text()})
+        return conf
 
     def local(self, i, port):
         return f"127.0.0.1:{self.host_port[(i, port)]}"
@@ -150,6 +214,7 @@ class Pods:
             "GREGOR_ADMIN__BIND": self.local(i, port_of(self.config["admin"]["bind"])),
             "GREGOR_CLUSTER__CONTROLLER_BIND": self.local(i, port_of(cluster["controller_bind"])),
             "GREGOR_CLUSTER__VOTERS": json.dumps(voters),
+            **self.secret_env,
         }
         for j, l in enumerate(self.config["listeners"]):
             env[f"GREGOR_LISTENERS__{j}__BIND"] = self.local(i, port_of(l["bind"]))
@@ -212,38 +277,33 @@ class Failure(Exception):
     pass
 
 
-def metadata_brokers(address):
-    """Sends Metadata v1 (no topics) to `address` itself and returns ({node id:
-    "host:port"}, controller id). By hand: a client library, once it knows several
-    brokers, sends Metadata to whichever it likes, and the point is to ask each node."""
-    host, port = address.rsplit(":", 1)
-    client = b"check-chart-cluster"
-    body = struct.pack(">hhih", 3, 1, 1, len(client)) + client + struct.pack(">i", 0)
-    with socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT_S) as sock:
-        sock.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", recv_exactly(sock, 4))[0]
-        data = recv_exactly(sock, size)
-    at = 4  # past the correlation id
-    count, at = struct.unpack_from(">i", data, at)[0], at + 4
-    brokers = {}
-    for _ in range(count):
-        node, length = struct.unpack_from(">ih", data, at)
-        at += 6
-        name, at = data[at:at + length].decode(), at + length
-        port, rack = struct.unpack_from(">ih", data, at)
-        at += 6 + max(rack, 0)
-        brokers[node] = f"{name}:{port}"
-    return brokers, struct.unpack_from(">i", data, at)[0]
+def kafka_python_config(conf):
+    """kafka-python's names for `Pods.client_config` settings."""
+    names = {"security.protocol": "security_protocol", "ssl.ca.location": "ssl_cafile",
+             "sasl.mechanism": "sasl_mechanism", "sasl.username": "sasl_plain_username",
+             "sasl.password": "sasl_plain_password"}
+    return {names[k]: v for k, v in conf.items()}
 
 
-def recv_exactly(sock, size):
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise Failure(f"connection closed after {len(data)} of {size} bytes")
-        data += chunk
-    return data
+def metadata_brokers(pods, i):
+    """Sends Metadata to pod i's node itself and returns ({node id: "host:port"},
+    controller id): a client, once it knows several brokers, sends Metadata to
+    whichever it likes, and the point is to ask each node."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.protocol.metadata import MetadataRequest
+
+    node = pods.voters[i][0]
+    admin = KafkaAdminClient(bootstrap_servers=pods.local(i, pods.kafka_port()),
+                             request_timeout_ms=CLIENT_TIMEOUT_S * 1000,
+                             **kafka_python_config(pods.client_config()))
+    try:
+        async def ask():
+            return await admin._manager.send(MetadataRequest(topics=[], allow_auto_topic_creation=False),
+                                             node_id=node)
+        answer = admin._manager.run(ask)
+    finally:
+        admin.close()
+    return {b.node_id: f"{b.host}:{b.port}" for b in answer.brokers}, answer.controller_id
 
 
 def check_metadata(pods):
@@ -254,7 +314,7 @@ def check_metadata(pods):
         # Each node applies the others' registrations from the metadata log in its own
         # time: give it a moment to agree.
         deadline = time.monotonic() + CLIENT_TIMEOUT_S
-        while (answer := metadata_brokers(address))[0] != want:
+        while (answer := metadata_brokers(pods, i))[0] != want:
             if time.monotonic() > deadline:
                 raise Failure(f"Metadata from node {node} ({address}) lists {answer[0]}, want {want}")
             time.sleep(0.2)
@@ -269,11 +329,13 @@ def check_topic(pods):
 
     replicas = len(pods.voters)
     bootstrap = ",".join(pods.local(i, pods.kafka_port()) for i in range(replicas))
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    security = pods.client_config()
+    admin = AdminClient({"bootstrap.servers": bootstrap, **security})
     futures = admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=replicas)])
     futures[TOPIC].result(timeout=CLIENT_TIMEOUT_S)
     delivered = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": CLIENT_TIMEOUT_S * 1000})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": CLIENT_TIMEOUT_S * 1000,
+                         **security})
     producer.produce(TOPIC, key=b"chart", value=b"renders a working cluster",
                      on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
     if producer.flush(CLIENT_TIMEOUT_S) != 0 or not delivered or delivered[0][0] is not None:
@@ -284,9 +346,9 @@ def check_topic(pods):
         raise Failure(f"{TOPIC}-0: replicas {partition.replicas}, ISR {partition.isrs}: want {replicas} in sync")
     print(f"  {TOPIC}-0: leader {partition.leader}, replicas {partition.replicas}, ISR {partition.isrs}; "
           f"acks=all produce at offset {offset}")
-    # No consumer group: groups are not served in a cluster yet; assign() needs none.
+    # No consumer group: assign() needs none.
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False,
-                             consumer_timeout_ms=CLIENT_TIMEOUT_S * 1000)
+                             consumer_timeout_ms=CLIENT_TIMEOUT_S * 1000, **kafka_python_config(security))
     tp = TopicPartition(TOPIC, 0)
     consumer.assign([tp])
     consumer.seek(tp, offset)

@@ -108,6 +108,12 @@ def check(docs):
     for user in config.get("users") or []:
         if user.get("password_file"):
             files.append((f"user {user['name']} password_file", user["password_file"]))
+    client = (config.get("cluster") or {}).get("inter_broker_client") or {}
+    for key, path in (client.get("tls") or {}).items():
+        if key != "server_name":
+            files.append((f"cluster.inter_broker_client tls.{key}", path))
+    if (client.get("sasl") or {}).get("password_file"):
+        files.append(("cluster.inter_broker_client sasl.password_file", client["sasl"]["password_file"]))
     for what, path in files:
         if not any(under(path, m) for m in secret_mounts):
             problems.append(f"{what} {path} lies in no mounted Secret")
@@ -169,8 +175,18 @@ def check_cluster(sts, container, headless, services, config):
         if port_of(address) in [port_of(l["bind"]) for l in config["listeners"]]:
             problems.append(f"voter {voter} is on a listener's port")
     inter = [l for l in config["listeners"] if l["name"] == cluster.get("inter_broker_listener")]
-    if not inter or inter[0].get("security", "plaintext") != "plaintext":
-        problems.append(f"inter_broker_listener {cluster.get('inter_broker_listener')} is not a plaintext listener")
+    if not inter:
+        return problems + [f"inter_broker_listener {cluster.get('inter_broker_listener')} is no listener"]
+    security = inter[0].get("security", "plaintext")
+    client = cluster.get("inter_broker_client") or {}
+    # gregor's rule: the inter-broker client has tls exactly when the listener uses
+    # TLS, and sasl exactly when it uses SASL
+    if security.endswith("ssl") != bool(client.get("tls")):
+        problems.append(f"inter_broker_listener {inter[0]['name']} is {security} but inter_broker_client.tls is "
+                        f"{'missing' if security.endswith('ssl') else 'set'}")
+    if security.startswith("sasl") != bool(client.get("sasl")):
+        problems.append(f"inter_broker_listener {inter[0]['name']} is {security} but inter_broker_client.sasl is "
+                        f"{'missing' if security.startswith('sasl') else 'set'}")
     return problems
 
 

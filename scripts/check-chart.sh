@@ -9,11 +9,13 @@
 #      entrypoint (so with the per-pod GREGOR_… overrides it sets): the default
 #      values as pod 0, the secure values as a single node (pod 0) and with their
 #      three replicas as pods 0, 1 and 2
-#   6. scripts/check-chart-cluster.py: the default values with replicas=3 run as three
+#   6. scripts/check-chart-cluster.py: the default values with replicas=3, then the
+#      secure values (SASL_SSL for clients and for replication), each run as three
 #      real gregor processes on 127.0.0.1, one per pod, each through the entrypoint
-#      (pod DNS names and ports mapped to free local ports; the script's docstring
-#      says exactly what it changes); all /readyz 200, Metadata on each node lists the
-#      three brokers, a topic with replication factor 3 takes and returns a record
+#      (pod DNS names and ports mapped to free local ports, Secrets to test files;
+#      the script's docstring says exactly what it changes); all /readyz 200,
+#      Metadata on each node lists the three brokers, a topic with replication factor
+#      3 takes and returns a record with a full ISR
 #
 #   scripts/check-chart.sh                                   steps 1-4
 #   GREGOR_BIN=target/release/gregor scripts/check-chart.sh  all steps
@@ -69,9 +71,21 @@ render cluster --set replicas=3
 grep -q '^kind: ServiceMonitor' "$WORK/secure.yaml" || die "the secure values render no ServiceMonitor"
 grep -q '^      voters:' "$WORK/secure.yaml" || die "3 replicas render no cluster voters"
 grep -q '^      voters:' "$WORK/secure-1.yaml" && die "1 replica renders cluster voters"
-# No configured listener of the secure values is plaintext: the chart must add one.
-grep -A2 -- '- bind: 0.0.0.0:9094' "$WORK/secure.yaml" | grep -q 'name: INTERNAL' \
-  || die "the secure values render no plaintext INTERNAL listener for replication"
+# The secure values replicate over their own SASL_SSL listener: the chart adds none.
+grep -q 'inter_broker_listener: REPLICATION' "$WORK/secure.yaml" \
+  || die "the secure values do not replicate over their REPLICATION listener"
+grep -q 'name: INTERNAL' "$WORK/secure.yaml" && die "the secure values render a plaintext INTERNAL listener"
+# … and without the inter-broker client settings the render stops, naming them.
+"$PYTHON" -c 'import sys, yaml; v = yaml.safe_load(open(sys.argv[1])); del v["config"]["cluster"]["inter_broker_client"]
+yaml.safe_dump(v, open(sys.argv[2], "w"))' "$SECURE_VALUES" "$WORK/no-client-values.yaml"
+if out="$("$HELM" template "$RELEASE" "$CHART" -f "$WORK/no-client-values.yaml" 2>&1)"; then
+  die "the secure values render without config.cluster.inter_broker_client"
+fi
+grep -q 'set config.cluster.inter_broker_client.tls' <<<"$out" \
+  || die "a TLS inter-broker listener without inter_broker_client.tls fails without naming it: $out"
+# The default values' PLAINTEXT listener carries replication as well as clients.
+grep -q 'inter_broker_listener: PLAINTEXT' "$WORK/cluster.yaml" \
+  || die "the default values with replicas=3 do not replicate over PLAINTEXT"
 
 step "kubernetes-validate --strict -k $KUBE_VERSION"
 for name in default secure cluster; do
@@ -124,11 +138,14 @@ done
 grep -q 'controller_bind: Some(' "$WORK/secure/effective-0.txt" \
   || die "secure: gregor sees no cluster.controller_bind"
 grep -qF "\"$RELEASE-2.$RELEASE-headless.$NAMESPACE.svc.cluster.local:9094\"" "$WORK/secure/effective-2.txt" \
-  || die "secure: pod $RELEASE-2 does not advertise its INTERNAL listener"
+  || die "secure: pod $RELEASE-2 does not advertise its REPLICATION listener"
 
 step "the rendered 3-replica cluster, run as three local gregor processes"
 "$PYTHON" -c 'import confluent_kafka, kafka' 2>/dev/null \
   || die "the test venv lacks confluent-kafka or kafka-python: run scripts/install-test-deps.sh"
 "$PYTHON" scripts/check-chart-cluster.py "$WORK/cluster" "$GREGOR_BIN" \
   || die "the chart's replicas=3 render does not make a working cluster (above)"
+step "the secure 3-replica render (SASL_SSL replication), run as three local gregor processes"
+"$PYTHON" scripts/check-chart-cluster.py "$WORK/secure" "$GREGOR_BIN" \
+  || die "the chart's secure render does not make a working cluster (above)"
 printf '\ncheck-chart: OK\n'

@@ -62,8 +62,9 @@ The DNS suffix after "<pod>." that makes a pod's stable address.
 
 {{/*
 The listener followers fetch over when replicas > 1: config.cluster.inter_broker_listener
-if set, else the first plaintext listener of config.listeners, else INTERNAL (which
-gregor.listeners then adds). gregor only replicates over plaintext for now.
+if set (any security: with TLS or SASL, config.cluster.inter_broker_client says how
+followers connect), else the first plaintext listener of config.listeners, else
+INTERNAL (which gregor.listeners then adds, plaintext).
 */}}
 {{- define "gregor.interBrokerListener" -}}
 {{- $cluster := .Values.config.cluster | default dict }}
@@ -228,12 +229,22 @@ in ways the schema cannot express.
 {{- $_ := set $ports $port $what }}
 {{- $_ := set $names $name $what }}
 {{- end }}
+{{- $client := ($v.config.cluster | default dict).inter_broker_client | default dict }}
 {{- if gt (int $v.replicas) 1 }}
 {{- $inter := include "gregor.interBrokerListener" . }}
 {{- range $l := $v.config.listeners }}
-{{- if and (eq $l.name $inter) (ne ($l.security | default "plaintext") "plaintext") }}
-{{- fail (printf "config.cluster.inter_broker_listener %s is %s: gregor replicates over plaintext only for now; name a plaintext listener, or leave inter_broker_listener out and the chart adds one" $inter $l.security) }}
+{{- $security := $l.security | default "plaintext" }}
+{{- if and (eq $l.name $inter) (hasSuffix "ssl" $security) (not $client.tls) }}
+{{- fail (printf "config.cluster.inter_broker_listener %s is %s: set config.cluster.inter_broker_client.tls ({ ca: … }, files from a mounted Secret) so that followers can check their leaders' certificates" $inter $security) }}
 {{- end }}
+{{- if and (eq $l.name $inter) (hasPrefix "sasl" $security) (not $client.sasl) }}
+{{- fail (printf "config.cluster.inter_broker_listener %s is %s: set config.cluster.inter_broker_client.sasl ({ mechanism, username, password_file }) for the user followers log in as" $inter $security) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with $client.sasl }}
+{{- if and .password_file (hasPrefix (printf "%s/" (trimSuffix "/" $v.sasl.mountPath)) (toString .password_file)) (not $v.sasl.existingSecret) }}
+{{- fail (printf "config.cluster.inter_broker_client.sasl reads %s: name the Secret holding the passwords in sasl.existingSecret" (toString .password_file)) }}
 {{- end }}
 {{- end }}
 {{- range $u := $v.config.users | default list }}
