@@ -801,3 +801,45 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
         assert all(carol_refused(n) for n in (1, 2, 3))
     finally:
         c.cleanup()
+
+
+def test_producer_ids_come_from_blocks_in_the_metadata_log(cluster):
+    """Every node hands out producer ids (InitProducerId, sent to each node by
+    kafka-python) from its own block of the metadata log: no two nodes share a
+    block, and a node killed -9 and restarted takes a new block rather than reusing
+    its old one."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.protocol.producer.transaction import InitProducerIdRequest
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=20000)
+
+    def init_on(node: int) -> int:
+        async def go():
+            return await admin._manager.send(InitProducerIdRequest(
+                transactional_id=None, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1),
+                node_id=node)
+        r = admin._manager.run(go)
+        assert r.error_code == 0 and r.producer_epoch == 0, r
+        return r.producer_id
+
+    try:
+        ids = {n: [init_on(n), init_on(n)] for n in (1, 2, 3)}
+        for n, (a, b) in ids.items():
+            assert b == a + 1, f"node {n} hands out its block in order: {ids}"
+        blocks = {n: a // 1000 for n, (a, _) in ids.items()}
+        assert len(set(blocks.values())) == 3, f"each node has a block of its own: {ids}"
+        cluster.nodes[1].kill()
+        cluster.nodes[1].start(timeout=60)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                after = init_on(1)
+                break
+            except (AssertionError, KafkaConnectionError):  # reconnecting, or the quorum settling
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert after // 1000 not in blocks.values(), f"node 1 reused a block after its restart: {after}, {ids}"
+        assert after not in [i for pair in ids.values() for i in pair]
+    finally:
+        admin.close()

@@ -609,9 +609,6 @@ impl Config {
         if voters.is_empty() {
             return Err(key_error("cluster.voters", "at least one voter is required"));
         }
-        if self.node_id >= 1024 {
-            return Err(key_error("node_id", "must be below 1024 in a cluster"));
-        }
         if !voters.contains_key(&(self.node_id as u64)) {
             return Err(key_error("cluster.voters", format!("does not list this node (node_id {})", self.node_id)));
         }

@@ -56,6 +56,9 @@ pub enum BrokerError {
     RequestTimedOut(String),
     #[error("{0}")]
     NotController(String),
+    /// Retriable: what the answer needs is not loaded (or allocated) yet.
+    #[error("{0}")]
+    CoordinatorLoadInProgress(String),
 }
 
 impl BrokerError {
@@ -96,6 +99,7 @@ impl BrokerError {
             NotEnoughReplicasAfterAppend(_) => ResponseError::NotEnoughReplicasAfterAppend,
             RequestTimedOut(_) => ResponseError::RequestTimedOut,
             NotController(_) => ResponseError::NotController,
+            CoordinatorLoadInProgress(_) => ResponseError::CoordinatorLoadInProgress,
         }
     }
 

@@ -478,7 +478,7 @@ impl Broker {
 fn propose(cluster: &crate::cluster::Cluster, cmd: crate::cluster::image::Command) -> Result<(), BrokerError> {
     use crate::cluster::image::{Outcome, Rejection};
     match cluster.propose_blocking(cmd) {
-        Ok(Outcome::Applied) => Ok(()),
+        Ok(Outcome::Applied | Outcome::ProducerIds { .. }) => Ok(()),
         Ok(Outcome::Rejected(Rejection::TopicExists(t))) => Err(BrokerError::TopicAlreadyExists(t)),
         Ok(Outcome::Rejected(Rejection::UnknownTopic(_))) => Err(BrokerError::UnknownTopicOrPartition),
         Ok(Outcome::Rejected(other)) => Err(BrokerError::InvalidRequest(other.to_string())),

@@ -1,15 +1,17 @@
 //! Producer-id allocation for InitProducerId: ids are never reused, even across
-//! restarts and `kill -9`. Ids are handed out from blocks; the end of the current
-//! block is persisted (fsync + rename) before any id of it is used, so a restart
-//! continues after the last block that may have been handed out.
+//! restarts and `kill -9`. Ids are handed out from blocks. On a single node the end
+//! of the current block is persisted (fsync + rename) before any id of it is used, so
+//! a restart continues after the last block that may have been handed out; in a
+//! cluster each block comes from the metadata log (Kafka's AllocateProducerIds), so
+//! no two nodes hand out the same id.
 
 use super::error::BrokerError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Ids reserved per persisted block (Kafka's controller hands out 1000 at a time).
-pub const BLOCK_SIZE: i64 = 1000;
+/// Ids reserved per block, as the metadata log hands them out.
+pub const BLOCK_SIZE: i64 = crate::cluster::image::PRODUCER_ID_BLOCK;
 const FILE: &str = "producer-id-block";
 
 struct State {
@@ -39,7 +41,21 @@ impl ProducerIds {
 
     /// A fresh (producer id, epoch 0), or — when an existing producer re-initialises
     /// with the id and epoch we last gave it — the same id with the epoch bumped.
+    /// Blocks of ids come from the data directory's file.
     pub fn init(&self, current: Option<(i64, i16)>) -> Result<(i64, i16), BrokerError> {
+        self.init_from(current, |next| {
+            self.persist(next + BLOCK_SIZE)?;
+            Ok(next)
+        })
+    }
+
+    /// `init`, with `new_block` giving the first id of a fresh block of `BLOCK_SIZE`
+    /// ids when the current one is used up (it is passed where this one ended).
+    pub fn init_from(
+        &self,
+        current: Option<(i64, i16)>,
+        new_block: impl FnOnce(i64) -> Result<i64, BrokerError>,
+    ) -> Result<(i64, i16), BrokerError> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((pid, epoch)) = current {
             if s.epochs.get(&pid) == Some(&epoch) && epoch < i16::MAX - 1 {
@@ -48,9 +64,9 @@ impl ProducerIds {
             }
         }
         if s.next >= s.block_end {
-            let end = s.next + BLOCK_SIZE;
-            self.persist(end)?;
-            s.block_end = end;
+            let first = new_block(s.next)?;
+            s.next = first;
+            s.block_end = first + BLOCK_SIZE;
         }
         let pid = s.next;
         s.next += 1;
@@ -93,6 +109,20 @@ mod tests {
         let ids = ProducerIds::open(dir.path()).unwrap();
         let (c, _) = ids.init(None).unwrap();
         assert_eq!(c, BLOCK_SIZE);
+    }
+
+    #[test]
+    fn blocks_can_come_from_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = ProducerIds::open(dir.path()).unwrap();
+        let mut blocks = [5 * BLOCK_SIZE, 9 * BLOCK_SIZE].into_iter();
+        let mut next = || ids.init_from(None, |_| Ok(blocks.next().unwrap())).unwrap().0;
+        assert_eq!(next(), 5 * BLOCK_SIZE);
+        for _ in 1..BLOCK_SIZE {
+            next();
+        }
+        assert_eq!(next(), 9 * BLOCK_SIZE, "a used-up block is followed by the next one given");
+        assert!(!dir.path().join(FILE).exists(), "nothing is written when blocks come from elsewhere");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct Image {
     /// after commands that do not change it.
     #[serde(default)]
     pub access: Arc<AccessImage>,
+    /// The first producer id of the next block handed out (KIP-730).
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,13 +140,25 @@ pub enum Command {
     },
     /// A change to the users, ACLs or quotas set online.
     Access(AccessChange),
+    /// A block of `PRODUCER_ID_BLOCK` producer ids for a broker's InitProducerId
+    /// (Kafka's AllocateProducerIds): the outcome says where it starts.
+    AllocateProducerIds {
+        broker: i32,
+    },
 }
+
+/// Producer ids per block (Kafka's controller hands out 1000 at a time).
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// What applying a command did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Applied,
     Rejected(Rejection),
+    /// AllocateProducerIds: the block `[first, first + PRODUCER_ID_BLOCK)` is the broker's.
+    ProducerIds {
+        first: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +324,11 @@ impl Image {
             Command::Access(change) => {
                 Arc::make_mut(&mut self.access).apply(change);
                 Outcome::Applied
+            }
+            Command::AllocateProducerIds { .. } => {
+                let first = self.next_producer_id;
+                self.next_producer_id += PRODUCER_ID_BLOCK;
+                Outcome::ProducerIds { first }
             }
         }
     }
@@ -582,5 +602,18 @@ mod tests {
         img.apply(&Command::ElectPreferred { topic: "t".into(), partition: 0 });
         let q = &img.topics["t"].partitions[0];
         assert_eq!((q.leader, q.leader_epoch), (1, p.leader_epoch + 1));
+    }
+
+    #[test]
+    fn producer_id_blocks_never_overlap_and_old_images_start_at_zero() {
+        let mut img: Image = serde_json::from_str(r#"{"brokers": {}, "topics": {}}"#).unwrap();
+        let mut firsts = Vec::new();
+        for broker in [1, 2, 1] {
+            match img.apply(&Command::AllocateProducerIds { broker }) {
+                Outcome::ProducerIds { first } => firsts.push(first),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(firsts, vec![0, PRODUCER_ID_BLOCK, 2 * PRODUCER_ID_BLOCK]);
     }
 }

@@ -402,6 +402,15 @@ impl Cluster {
         self.incarnation
     }
 
+    /// A fresh block of producer ids for this broker, from the metadata log: the
+    /// first id of `[first, first + PRODUCER_ID_BLOCK)`. Blocks (it waits for the quorum).
+    pub fn allocate_producer_ids(&self) -> Result<i64, ProposeError> {
+        match self.propose_blocking(Command::AllocateProducerIds { broker: self.id })? {
+            Outcome::ProducerIds { first } => Ok(first),
+            other => Err(ProposeError::Raft(format!("producer-id block not allocated: {other:?}"))),
+        }
+    }
+
     /// Hands the users, ACLs and quotas to `take` now and whenever an applied command
     /// changes them, forever.
     pub async fn follow_access(self: Arc<Self>, take: impl Fn(&AccessImage) + Send + 'static) {
@@ -423,7 +432,7 @@ impl Cluster {
 impl access::AccessLog for Cluster {
     fn commit(&self, change: AccessChange) -> Result<Arc<AccessImage>, String> {
         match self.propose_blocking(Command::Access(change)) {
-            Ok(Outcome::Applied) => Ok(self.image().access.clone()),
+            Ok(Outcome::Applied | Outcome::ProducerIds { .. }) => Ok(self.image().access.clone()),
             Ok(Outcome::Rejected(why)) => Err(why.to_string()),
             Err(e) => Err(e.to_string()),
         }

@@ -429,7 +429,7 @@ impl Replication {
                 isr,
             };
             match this.cluster.propose(cmd).await {
-                Ok(Outcome::Applied) => {}
+                Ok(Outcome::Applied | Outcome::ProducerIds { .. }) => {}
                 Ok(Outcome::Rejected(why @ Rejection::InvalidIsr(_))) => {
                     tracing::info!(%why, "ISR change refused");
                     partition.isr_refused(partition_epoch);

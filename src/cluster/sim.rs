@@ -508,7 +508,7 @@ impl Sim {
         let index = self.metadata.len();
         if let Command::AlterIsr { partition_epoch, .. } = p.cmd {
             match &outcome {
-                Outcome::Applied => self.stats.isr_changes += 1,
+                Outcome::Applied | Outcome::ProducerIds { .. } => self.stats.isr_changes += 1,
                 Outcome::Rejected(why) => {
                     self.stats.rejected += 1;
                     if let (Rejection::InvalidIsr(_), Some((from, incarnation))) = (why, p.from) {

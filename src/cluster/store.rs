@@ -376,6 +376,7 @@ fn log_applied(cmd: &Command, outcome: &Outcome) {
             other => tracing::debug!(command = ?other, "metadata applied"),
         },
         Outcome::Rejected(why) => tracing::debug!(command = ?cmd, %why, "metadata command rejected"),
+        Outcome::ProducerIds { first } => tracing::debug!(command = ?cmd, first, "producer ids allocated"),
     }
 }
 

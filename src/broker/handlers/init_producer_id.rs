@@ -5,9 +5,6 @@ use super::Ctx;
 use crate::broker::error::BrokerError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-/// Node ids in a cluster are below this (checked at start).
-pub const NODE_ID_STRIDE: i64 = 1024;
-
 pub fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let failed = |e: BrokerError| {
         InitProducerIdResponse::default()
@@ -24,17 +21,20 @@ pub fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerIdRespon
     }
     let current = (ctx.version >= 3 && req.producer_id.0 >= 0 && req.producer_epoch >= 0)
         .then_some((req.producer_id.0, req.producer_epoch));
-    // in a cluster every node hands out ids; node n's are ≡ n (mod NODE_ID_STRIDE),
-    // so that no two nodes give out the same one
-    let clustered = ctx.broker.cluster.get().is_some();
-    let me = i64::from(ctx.broker.node_id());
-    let current = match current {
-        Some((pid, epoch)) if clustered => (pid % NODE_ID_STRIDE == me).then_some((pid / NODE_ID_STRIDE, epoch)),
-        other => other,
+    // in a cluster every node hands out ids from blocks the metadata log allocates
+    let ids = &ctx.broker.producer_ids;
+    let result = match ctx.broker.cluster.get() {
+        Some(cluster) => ids.init_from(current, |_| {
+            // retriable, as Kafka answers while its block request is pending
+            cluster.allocate_producer_ids().map_err(|e| {
+                tracing::warn!(error = %e, "no producer-id block from the metadata quorum");
+                BrokerError::CoordinatorLoadInProgress(format!("no producer-id block yet: {e}"))
+            })
+        }),
+        None => ids.init(current),
     };
-    match ctx.broker.producer_ids.init(current) {
+    match result {
         Ok((pid, epoch)) => {
-            let pid = if clustered { pid * NODE_ID_STRIDE + me } else { pid };
             InitProducerIdResponse::default().with_producer_id(ProducerId(pid)).with_producer_epoch(epoch)
         }
         Err(e) => failed(e),
