@@ -280,7 +280,7 @@ impl InProcessServer {
     }
 
     pub fn cluster_id(&self) -> String {
-        self.broker().cluster_id.clone()
+        self.broker().cluster_id()
     }
 
     /// The broker core, to check what a request did (or did not) change.

@@ -198,18 +198,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         (Some(broker), _) if config.cluster.is_some() => {
             let cluster = start_cluster(&config, broker, &listeners, &security, &quotas).await?;
             // ready once registered with the active controller and serving its image
-            let (health, cluster_id) = (health.clone(), broker.cluster_id.clone());
+            let (health, broker) = (health.clone(), broker.clone());
             tokio::spawn(async move {
                 while !cluster.caught_up() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 health.set_ready(true);
+                let cluster_id = broker.cluster_id();
                 tracing::info!(node_id = cluster.id, %cluster_id, controller = ?cluster.controller_id(), "gregor is ready");
             });
         }
         (Some(broker), _) => {
             health.set_ready(true);
-            tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id, "gregor is ready");
+            tracing::info!(node_id = config.node_id, cluster_id = %broker.cluster_id(), "gregor is ready");
         }
         (None, Some(proxy)) => {
             tokio::spawn(proxy.clone().discover(shutdown_rx));

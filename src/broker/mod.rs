@@ -134,7 +134,9 @@ impl TopicTable {
 
 pub struct Broker {
     pub config: Arc<Config>,
-    pub cluster_id: String,
+    /// From `meta.properties`: the cluster id of a single node (a cluster member
+    /// reports the metadata log's instead).
+    local_cluster_id: String,
     data_dir: PathBuf,
     topics: RwLock<TopicTable>,
     /// Serialises metadata changes (create/delete/alter) and their persistence.
@@ -160,11 +162,7 @@ impl Broker {
     pub fn open(config: Arc<Config>) -> Result<Arc<Broker>, BrokerError> {
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|e| BrokerError::Storage(format!("{}: {e}", data_dir.display())))?;
-        let mut cluster_id = load_or_create_identity(&data_dir, config.node_id)?;
-        if let Some(c) = &config.cluster {
-            // every member derives the same id from the voter set
-            cluster_id = base64_uuid(voters_uuid(&c.voters));
-        }
+        let local_cluster_id = load_or_create_identity(&data_dir, config.node_id)?;
         let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         if clean {
@@ -172,7 +170,7 @@ impl Broker {
         }
         let (appended, _) = tokio::sync::watch::channel(0);
         let broker = Broker {
-            cluster_id,
+            local_cluster_id,
             data_dir,
             topics: RwLock::new(TopicTable::default()),
             metadata_lock: std::sync::Mutex::new(()),
@@ -195,6 +193,15 @@ impl Broker {
             "log recovery finished"
         );
         Ok(Arc::new(broker))
+    }
+
+    /// The id Metadata and DescribeCluster report: in a cluster, the one in the
+    /// metadata log (this node's own until it has applied that).
+    pub fn cluster_id(&self) -> String {
+        match self.cluster.get().and_then(|c| c.image().cluster_id) {
+            Some(id) => base64_uuid(id),
+            None => self.local_cluster_id.clone(),
+        }
     }
 
     pub fn node_id(&self) -> i32 {
@@ -381,16 +388,6 @@ fn load_or_create_identity(dir: &std::path::Path, node_id: i32) -> Result<String
 }
 
 /// A stable id for a voter set: two FNV-1a hashes of the sorted list.
-fn voters_uuid(voters: &[String]) -> Uuid {
-    let mut sorted = voters.to_vec();
-    sorted.sort();
-    let text = sorted.join(",");
-    let fnv = |seed: u64| text.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    let hi = fnv(0xcbf2_9ce4_8422_2325);
-    let lo = fnv(0x8422_2325_cbf2_9ce4);
-    Uuid::from_u64_pair(hi, lo)
-}
-
 /// Kafka prints cluster ids as URL-safe base64 of a UUID, without padding.
 fn base64_uuid(id: Uuid) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

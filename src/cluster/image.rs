@@ -83,6 +83,10 @@ pub struct Image {
     /// The first producer id of the next block handed out (KIP-730).
     #[serde(default)]
     pub next_producer_id: i64,
+    /// The cluster's id, chosen once by the first active controller: every node
+    /// reports this one (Kafka formats every node's storage with one id).
+    #[serde(default)]
+    pub cluster_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +148,10 @@ pub enum Command {
     /// (Kafka's AllocateProducerIds): the outcome says where it starts.
     AllocateProducerIds {
         broker: i32,
+    },
+    /// Names the cluster; only the first such command counts.
+    InitCluster {
+        id: Uuid,
     },
 }
 
@@ -323,6 +331,10 @@ impl Image {
             }
             Command::Access(change) => {
                 Arc::make_mut(&mut self.access).apply(change);
+                Outcome::Applied
+            }
+            Command::InitCluster { id } => {
+                self.cluster_id.get_or_insert(*id);
                 Outcome::Applied
             }
             Command::AllocateProducerIds { .. } => {
@@ -602,6 +614,15 @@ mod tests {
         img.apply(&Command::ElectPreferred { topic: "t".into(), partition: 0 });
         let q = &img.topics["t"].partitions[0];
         assert_eq!((q.leader, q.leader_epoch), (1, p.leader_epoch + 1));
+    }
+
+    #[test]
+    fn the_first_cluster_id_stays() {
+        let mut img = Image::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        img.apply(&Command::InitCluster { id: a });
+        img.apply(&Command::InitCluster { id: b });
+        assert_eq!(img.cluster_id, Some(a));
     }
 
     #[test]

@@ -193,9 +193,9 @@ impl Cluster {
     pub fn caught_up(&self) -> bool {
         let m = self.raft.metrics();
         let m = m.borrow();
-        let registered =
-            self.image().brokers.get(&self.id).is_some_and(|b| !b.fenced && b.incarnation == self.incarnation);
-        m.current_leader.is_some() && registered
+        let image = self.image();
+        let registered = image.brokers.get(&self.id).is_some_and(|b| !b.fenced && b.incarnation == self.incarnation);
+        m.current_leader.is_some() && registered && image.cluster_id.is_some()
     }
 
     /// Commits `cmd` on this node, which must be the active controller.
@@ -341,6 +341,9 @@ impl Cluster {
                     c.leading = true;
                     c.last_seen = image.brokers.keys().map(|id| (*id, now)).collect();
                     c.last_rebalance = Some(now);
+                }
+                if image.cluster_id.is_none() && c.in_flight.insert("init-cluster".into()) {
+                    proposals.push(("init-cluster".into(), Command::InitCluster { id: Uuid::new_v4() }));
                 }
                 for b in image.live_brokers() {
                     let seen = c.last_seen.get(&b.id).copied().unwrap_or(now);

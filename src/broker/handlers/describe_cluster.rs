@@ -25,13 +25,13 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeClusterRequest) -> DescribeClusterResp
             .collect();
         return DescribeClusterResponse::default()
             .with_endpoint_type(if ctx.version >= 1 { req.endpoint_type } else { 1 })
-            .with_cluster_id(str_bytes(ctx.broker.cluster_id.clone()))
+            .with_cluster_id(str_bytes(ctx.broker.cluster_id()))
             .with_controller_id(BrokerId(cluster.controller_id().unwrap_or(-1)))
             .with_brokers(brokers);
     }
     DescribeClusterResponse::default()
         .with_endpoint_type(if ctx.version >= 1 { req.endpoint_type } else { 1 })
-        .with_cluster_id(str_bytes(ctx.broker.cluster_id.clone()))
+        .with_cluster_id(str_bytes(ctx.broker.cluster_id()))
         .with_controller_id(BrokerId(me))
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(me))

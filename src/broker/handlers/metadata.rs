@@ -42,7 +42,7 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
     };
     MetadataResponse::default()
         .with_brokers(brokers)
-        .with_cluster_id((ctx.version >= 2).then(|| str_bytes(b.cluster_id.clone())))
+        .with_cluster_id((ctx.version >= 2).then(|| str_bytes(b.cluster_id())))
         .with_controller_id(BrokerId(controller))
         .with_topics(topics)
 }
