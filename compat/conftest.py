@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -52,11 +53,35 @@ def find_binary() -> Path:
     )
 
 
+def _port_range() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range, where outgoing connections never
+    land: a node killed and restarted finds its port still free. (The kernel's own
+    pick, bind to port 0, comes from that range and could be taken meanwhile.)"""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (low - 12000, low) if low > 13024 else (low, low + 12000)
+
+
+_PORT_RANGE = _port_range()
+_PORTS_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on right now and that no earlier call
+    in this test run handed out (its process may not have bound it yet)."""
+    while True:
+        port = random.randrange(*_PORT_RANGE)
+        if port in _PORTS_HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_HANDED_OUT.add(port)
+        return port
 
 
 def fresh_port(taken: set[int]) -> int:

@@ -181,6 +181,14 @@ def cluster(tmp_path):
         c.cleanup()
 
 
+def send_to(admin, node: int, request):
+    """`request`'s answer from `node` itself (kafka-python): a client otherwise picks
+    whichever broker it likes, and these tests ask each node in turn."""
+    async def go():
+        return await admin._manager.send(request, node_id=node)
+    return admin._manager.run(go)
+
+
 def create(cluster: Cluster, topic: str, partitions: int = 3):
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap, **cluster.client})
     fut = admin.create_topics([NewTopic(topic, partitions, 3)])[topic]
@@ -244,6 +252,17 @@ def test_every_node_serves_the_same_metadata(cluster, new_topic):
     assert sorted(leader for leader, _, _ in parts.values()) == [1, 2, 3]
     for leader, replicas, isr in parts.values():
         assert replicas == [1, 2, 3] and isr == [1, 2, 3]
+    # one cluster id, though each node lists the others at addresses of its own
+    from kafka.admin import KafkaAdminClient
+    from kafka.protocol.metadata import MetadataRequest
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        ids = {n: send_to(admin, n, MetadataRequest(topics=[], allow_auto_topic_creation=False)).cluster_id
+               for n in cluster.nodes}
+    finally:
+        admin.close()
+    assert len(set(ids.values())) == 1 and None not in ids.values(), ids
 
 
 def test_acked_records_survive_leader_kills(cluster, new_topic):
@@ -687,22 +706,17 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
                                 sasl_mechanism=mech, sasl_plain_username=user, sasl_plain_password=password,
                                 request_timeout_ms=15000)
 
-    def send(admin, node: int, req):
-        async def go():
-            return await admin._manager.send(req, node_id=node)
-        return admin._manager.run(go)
-
     def seen_on(node: int) -> tuple:
         """(carol's SCRAM mechanisms, her ACL operations, her quotas) as `node` describes them."""
         admin = admin_on(node)
         try:
-            users = send(admin, node, DescribeUserScramCredentialsRequest(users=None)).results
+            users = send_to(admin, node, DescribeUserScramCredentialsRequest(users=None)).results
             mechs = sorted(i.mechanism for u in users if u.user == "carol" for i in u.credential_infos)
-            acls = send(admin, node, DescribeAclsRequest(
+            acls = send_to(admin, node, DescribeAclsRequest(
                 resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
                 principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)).resources
             ops = sorted(a.operation for r in acls for a in r.acls)
-            quotas = send(admin, node, DescribeClientQuotasRequest(components=[], strict=False)).entries
+            quotas = send_to(admin, node, DescribeClientQuotasRequest(components=[], strict=False)).entries
             carol_quotas = {v.key: v.value for e in quotas
                             if [(d.entity_type, d.entity_name) for d in e.entity] == [("user", "carol")]
                             for v in e.values}
@@ -742,11 +756,11 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
             U = AlterUserScramCredentialsRequest.ScramCredentialUpsertion
             up = U(name="carol", mechanism=1, iterations=4096, salt=salt,
                    salted_password=hashlib.pbkdf2_hmac("sha256", carol_password.encode(), salt, 4096))
-            r = send(admin, 1, AlterUserScramCredentialsRequest(deletions=[], upsertions=[up]))
+            r = send_to(admin, 1, AlterUserScramCredentialsRequest(deletions=[], upsertions=[up]))
             assert [x.error_code for x in r.results] == [0], r
             # her ACLs through node 2: write and describe on the topic
             A = CreateAclsRequest.AclCreation
-            r = send(admin, 2, CreateAclsRequest(creations=[
+            r = send_to(admin, 2, CreateAclsRequest(creations=[
                 A(resource_type=2, resource_name=topic, resource_pattern_type=3, principal="User:carol",
                   host="*", operation=op, permission_type=3) for op in (4, 8)]))
             assert [x.error_code for x in r.results] == [0, 0], r
@@ -754,7 +768,7 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
             E = AlterClientQuotasRequest.EntryData
             entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
                       ops=[E.OpData(key="producer_byte_rate", value=10485760.0, remove=False)])
-            r = send(admin, 3, AlterClientQuotasRequest(entries=[entry], validate_only=False))
+            r = send_to(admin, 3, AlterClientQuotasRequest(entries=[entry], validate_only=False))
             assert [x.error_code for x in r.entries] == [0], r
         finally:
             admin.close()
@@ -783,17 +797,17 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
         admin = admin_on(3)
         try:
             D = DeleteAclsRequest.DeleteAclsFilter
-            r = send(admin, 3, DeleteAclsRequest(filters=[D(
+            r = send_to(admin, 3, DeleteAclsRequest(filters=[D(
                 resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
                 principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)]))
             assert r.filter_results[0].error_code == 0 and len(r.filter_results[0].matching_acls) == 2, r
             X = AlterUserScramCredentialsRequest.ScramCredentialDeletion
-            r = send(admin, 2, AlterUserScramCredentialsRequest(deletions=[X(name="carol", mechanism=1)],
+            r = send_to(admin, 2, AlterUserScramCredentialsRequest(deletions=[X(name="carol", mechanism=1)],
                                                                 upsertions=[]))
             assert [x.error_code for x in r.results] == [0], r
             entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
                       ops=[E.OpData(key="producer_byte_rate", value=0.0, remove=True)])
-            r = send(admin, 1, AlterClientQuotasRequest(entries=[entry], validate_only=False))
+            r = send_to(admin, 1, AlterClientQuotasRequest(entries=[entry], validate_only=False))
             assert [x.error_code for x in r.entries] == [0], r
         finally:
             admin.close()
@@ -814,11 +828,8 @@ def test_producer_ids_come_from_blocks_in_the_metadata_log(cluster):
     admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=20000)
 
     def init_on(node: int) -> int:
-        async def go():
-            return await admin._manager.send(InitProducerIdRequest(
-                transactional_id=None, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1),
-                node_id=node)
-        r = admin._manager.run(go)
+        r = send_to(admin, node, InitProducerIdRequest(
+            transactional_id=None, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1))
         assert r.error_code == 0 and r.producer_epoch == 0, r
         return r.producer_id
 
