@@ -712,9 +712,7 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
         try:
             users = send_to(admin, node, DescribeUserScramCredentialsRequest(users=None)).results
             mechs = sorted(i.mechanism for u in users if u.user == "carol" for i in u.credential_infos)
-            acls = send_to(admin, node, DescribeAclsRequest(
-                resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
-                principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)).resources
+            acls = send_to(admin, node, DescribeAclsRequest(**carol_acls)).resources
             ops = sorted(a.operation for r in acls for a in r.acls)
             quotas = send_to(admin, node, DescribeClientQuotasRequest(components=[], strict=False)).entries
             carol_quotas = {v.key: v.value for e in quotas
@@ -732,6 +730,18 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
                 assert all(s == want for s in seen.values()), seen
                 return
             time.sleep(0.3)
+
+    # every ACL of carol's: DescribeAcls and DeleteAcls filter fields
+    carol_acls = dict(resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
+                      principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)
+
+    def set_carol_quota(admin, node: int, value: float | None):
+        """producer_byte_rate for user carol, through `node`; None removes it."""
+        E = AlterClientQuotasRequest.EntryData
+        entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
+                  ops=[E.OpData(key="producer_byte_rate", value=value or 0.0, remove=value is None)])
+        r = send_to(admin, node, AlterClientQuotasRequest(entries=[entry], validate_only=False))
+        assert [x.error_code for x in r.entries] == [0], r
 
     def carol_logs_in(node: int):
         admin_on(node, "carol", carol_password, "SCRAM-SHA-256").close()
@@ -765,11 +775,7 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
                   host="*", operation=op, permission_type=3) for op in (4, 8)]))
             assert [x.error_code for x in r.results] == [0, 0], r
             # her quota through node 3
-            E = AlterClientQuotasRequest.EntryData
-            entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
-                      ops=[E.OpData(key="producer_byte_rate", value=10485760.0, remove=False)])
-            r = send_to(admin, 3, AlterClientQuotasRequest(entries=[entry], validate_only=False))
-            assert [x.error_code for x in r.entries] == [0], r
+            set_carol_quota(admin, 3, 10485760.0)
         finally:
             admin.close()
         wait_everywhere(([1], [4, 8], {"producer_byte_rate": 10485760.0}))
@@ -778,8 +784,6 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
             assert not carol_refused(n)
 
         # carol writes acks=all to every partition, so every leader checks her ACLs
-        _, parts = c.metadata(1, topic)
-        print(f"\nleaders: {sorted(leader for leader, _, _ in parts.values())}")
         p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all",
                       **sasl("carol", carol_password, "SCRAM-SHA-256")})
         results = []
@@ -796,19 +800,13 @@ def test_users_acls_and_quotas_set_online_hold_on_every_node(tmp_path, new_topic
         # deletions, through other nodes, reach every node
         admin = admin_on(3)
         try:
-            D = DeleteAclsRequest.DeleteAclsFilter
-            r = send_to(admin, 3, DeleteAclsRequest(filters=[D(
-                resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
-                principal_filter="User:carol", host_filter=None, operation=1, permission_type=1)]))
+            r = send_to(admin, 3, DeleteAclsRequest(filters=[DeleteAclsRequest.DeleteAclsFilter(**carol_acls)]))
             assert r.filter_results[0].error_code == 0 and len(r.filter_results[0].matching_acls) == 2, r
             X = AlterUserScramCredentialsRequest.ScramCredentialDeletion
             r = send_to(admin, 2, AlterUserScramCredentialsRequest(deletions=[X(name="carol", mechanism=1)],
                                                                 upsertions=[]))
             assert [x.error_code for x in r.results] == [0], r
-            entry = E(entity=[E.EntityData(entity_type="user", entity_name="carol")],
-                      ops=[E.OpData(key="producer_byte_rate", value=0.0, remove=True)])
-            r = send_to(admin, 1, AlterClientQuotasRequest(entries=[entry], validate_only=False))
-            assert [x.error_code for x in r.entries] == [0], r
+            set_carol_quota(admin, 1, None)
         finally:
             admin.close()
         wait_everywhere(([], [], {}))
